@@ -1,0 +1,279 @@
+"""The agent-stream use case: design.md's flow, steps 1-9."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from application import log_context
+from application.ports.calls import AgentPipeline, CallOutcome, CallSocket
+from application.ports.repositories import (
+    CallSlots,
+    OrganizationRepository,
+    WorkflowRepository,
+    WorkflowRunRepository,
+)
+from application.ports.system import Clock, RunNumbers
+from application.providers import CallOpener, ProviderRegistry
+from domain.agents import Workflow, month_start, quota_allows
+from domain.close_policy import (
+    INTERNAL_ERROR_CLOSE,
+    NORMAL_CLOSE,
+    CallLimitReachedError,
+    Close,
+    QuotaExceededError,
+    ServiceUnavailableError,
+    StreamRefusedError,
+    TooManyLookupFailuresError,
+    WorkflowNotFoundError,
+)
+from domain.lookup_guard import LookupFailureWindow
+from domain.masking import mask_phone
+from domain.stream_events import RESERVED_CONTEXT_KEYS, StreamStart
+from domain.stream_request import AgentStreamRequest
+from domain.workflow_run import EndReason, RunState, WorkflowRun, run_name
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStreamCommand:
+    request: AgentStreamRequest
+    client: str = "unknown"  # the peer's address, for the lookup guard
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPolicy:
+    instance_id: str
+    slot_ttl_seconds: float = 30.0
+
+
+class PipelineRegistry:
+    def __init__(self, pipelines: Mapping[str, AgentPipeline]) -> None:
+        self._pipelines = dict(pipelines)
+
+    def get(self, engine: str) -> AgentPipeline:
+        pipeline = self._pipelines.get(engine)
+        if pipeline is None:
+            raise ServiceUnavailableError(f"Engine not available: {engine}")
+        return pipeline
+
+
+class AgentStream:
+    """Routes one provider stream to its agent and keeps its run truthful on every path."""
+
+    def __init__(
+        self,
+        workflows: WorkflowRepository,
+        organizations: OrganizationRepository,
+        runs: WorkflowRunRepository,
+        slots: CallSlots,
+        providers: ProviderRegistry,
+        pipelines: PipelineRegistry,
+        clock: Clock,
+        run_numbers: RunNumbers,
+        policy: StreamPolicy,
+        lookup_guard: LookupFailureWindow | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._workflows = workflows
+        self._organizations = organizations
+        self._runs = runs
+        self._slots = slots
+        self._providers = providers
+        self._pipelines = pipelines
+        self._clock = clock
+        self._run_numbers = run_numbers
+        self._policy = policy
+        self._guard = lookup_guard
+        self._monotonic = monotonic
+
+    async def execute(self, command: AgentStreamCommand, socket: CallSocket) -> Close:
+        """Run the stream to its end; returns the close the socket must get (already on the run)."""
+        request = command.request
+        with log_context.bound(provider=request.provider):
+            try:
+                opener = self._providers.resolve(request.provider)  # 1
+                workflow = await self._find_workflow(request, command.client)  # 2
+            except StreamRefusedError as refusal:
+                return self._refused(refusal)
+            with log_context.bound(workflow_id=workflow.id):
+                return await self._with_slot(command, socket, opener, workflow)
+
+    async def _with_slot(
+        self, command: AgentStreamCommand, socket: CallSocket, opener: CallOpener, workflow: Workflow
+    ) -> Close:
+        organization = await self._organizations.get(workflow.organization_id)
+        if organization is None or organization.id is None:
+            return self._refused(WorkflowNotFoundError(detail="organisation missing"))
+        slot = await self._slots.acquire(  # 3
+            organization.id,
+            organization.max_concurrent_calls,
+            self._policy.instance_id,
+            self._clock.now(),
+            self._policy.slot_ttl_seconds,
+        )
+        if slot is None:
+            return self._refused(CallLimitReachedError())
+        try:
+            await self._check_quota(workflow)  # 4
+            run = await self._mint(command.request, workflow)  # 5
+        except StreamRefusedError as refusal:
+            await _shielded(self._slots.release(slot))
+            return self._refused(refusal)
+        except BaseException:
+            await _shielded(self._slots.release(slot))
+            raise
+        try:
+            with log_context.bound(run_id=run.name, domain=command.request.domain):
+                log.info(
+                    "run_minted",
+                    extra={
+                        "caller": mask_phone(command.request.caller_number),
+                        "called": mask_phone(command.request.called_number),
+                    },
+                )
+                return await self._run_call(command, socket, opener, workflow, run)
+        finally:
+            await _shielded(self._slots.release(slot))
+
+    async def _find_workflow(self, request: AgentStreamRequest, client: str) -> Workflow:
+        guard = self._guard
+        if guard is not None and guard.blocked(client, self._monotonic()):
+            raise TooManyLookupFailuresError()
+        workflow = None
+        if request.agent_uuid is not None:
+            workflow = await self._workflows.get_by_uuid(request.agent_uuid)
+        if workflow is None or workflow.id is None:
+            if guard is not None:
+                guard.record_failure(client, self._monotonic())
+            raise WorkflowNotFoundError()
+        return workflow
+
+    async def _check_quota(self, workflow: Workflow) -> None:
+        user = await self._organizations.get_user(workflow.user_id)
+        if user is None:
+            raise QuotaExceededError(detail="owning user missing")
+        used = await self._runs.seconds_used(workflow.user_id, month_start(self._clock.now()))
+        if not quota_allows(user.monthly_minutes, used):
+            raise QuotaExceededError(detail=f"used {used:.0f}s of {user.monthly_minutes} min")
+
+    async def _mint(self, request: AgentStreamRequest, workflow: Workflow) -> WorkflowRun:
+        assert workflow.id is not None  # noqa: S101 - checked by _find_workflow
+        initial_context: dict[str, Any] = {
+            **workflow.template_variables,
+            "caller_number": request.caller_number,
+            "called_number": request.called_number,
+            "provider": request.provider,
+            "direction": "inbound",
+        }
+        run = WorkflowRun(
+            name=run_name(self._run_numbers.next()),
+            workflow_id=workflow.id,
+            agent_uuid=workflow.uuid,
+            mode=str(request.provider),
+            call_type="inbound",
+            created_at=self._clock.now(),
+            initial_context=initial_context,
+            gathered_context={"call_id": request.call_id},
+            logs={"inbound_webhook": {"domain": request.domain}},
+            instance_id=self._policy.instance_id,
+        )
+        return await self._runs.add(run)
+
+    async def _run_call(
+        self,
+        command: AgentStreamCommand,
+        socket: CallSocket,
+        opener: CallOpener,
+        workflow: Workflow,
+        run: WorkflowRun,
+    ) -> Close:
+        outcome: CallOutcome | None = None
+        refusal: StreamRefusedError | None = None
+        try:
+            run.start(self._clock.now())  # 6
+            await self._runs.save(run)
+            call = await opener.open(socket, command.request, workflow, run)  # 7
+            _merge_start_context(run, call.start)
+            await self._runs.save(run)
+            pipeline = self._pipelines.get(workflow.definition.engine)
+            log.info("call_started", extra={"engine": workflow.definition.engine})
+            outcome = await pipeline.run(call, workflow.definition, dict(run.initial_context))  # 8
+        except StreamRefusedError as exc:
+            refusal = exc
+        except asyncio.CancelledError:
+            await _shielded(self._finish(run, None, ServiceUnavailableError(detail="cancelled")))
+            raise
+        except Exception:
+            log.exception("call_crashed")
+            await _shielded(self._finish(run, None, None))
+            return INTERNAL_ERROR_CLOSE
+        return await _shielded(self._finish(run, outcome, refusal))  # 9
+
+    async def _finish(
+        self, run: WorkflowRun, outcome: CallOutcome | None, refusal: StreamRefusedError | None
+    ) -> Close:
+        """Stamp the run's end from what happened and store it; returns the socket's close."""
+        now = self._clock.now()
+        if outcome is not None:
+            run.gathered_context.update(outcome.gathered)
+            close = outcome.close or NORMAL_CLOSE
+            if close.code == NORMAL_CLOSE.code and outcome.end_reason != EndReason.ERROR:
+                run.complete(now, outcome.end_reason, close)
+            else:
+                run.fail(now, outcome.end_reason, close)
+        else:
+            close = refusal.close if refusal is not None else INTERNAL_ERROR_CLOSE
+            if refusal is not None:
+                self._refused(refusal)
+            if run.state is not RunState.FAILED:
+                run.fail(now, EndReason.ERROR, close)
+        try:
+            await self._runs.save(run)
+        except Exception:
+            log.exception("run_save_failed")
+        log.info(
+            "call_ended",
+            extra={
+                "state": str(run.state),
+                "end_reason": run.end_reason,
+                "close_code": run.close_code,
+                "duration_seconds": run.duration_seconds,
+            },
+        )
+        return close
+
+    def _refused(self, refusal: StreamRefusedError) -> Close:
+        log.warning(
+            "stream_refused",
+            extra={
+                "close_code": refusal.close.code,
+                "close_reason": refusal.close.reason,
+                "detail": refusal.detail,
+            },
+        )
+        return refusal.close
+
+
+def _merge_start_context(run: WorkflowRun, start: StreamStart) -> None:
+    """Fill what the URL did not say from `start`, and add the provider's custom parameters."""
+    context = run.initial_context
+    if context.get("caller_number") is None and start.caller_number:
+        context["caller_number"] = start.caller_number
+    if context.get("called_number") is None and start.called_number:
+        context["called_number"] = start.called_number
+    context["direction"] = start.direction
+    for key, value in start.custom_parameters.items():
+        if key not in RESERVED_CONTEXT_KEYS and key not in context:
+            context[key] = value
+
+
+async def _shielded(awaitable: Awaitable[T]) -> T:
+    """Finish `awaitable` even when the call's task is being cancelled (slots, run records)."""
+    return await asyncio.shield(awaitable)

@@ -1,0 +1,92 @@
+"""Opening a Cloudonix call: design.md's Cloudonix steps 1-5."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from application.ports.calls import (
+    ActiveCall,
+    CallFactory,
+    CallSocket,
+    ProviderCallRef,
+    ProviderSessions,
+)
+from application.ports.repositories import TelephonyConfigRepository
+from application.providers import CallOpener
+from domain.agents import Workflow
+from domain.close_policy import (
+    HandshakeTimeoutError,
+    MissingBearerTokenError,
+    MissingDomainError,
+    PeerClosedDuringHandshakeError,
+    SessionValidationFailedError,
+    UnknownDomainError,
+)
+from domain.stream_events import StreamStart, check_connected, decode_message, parse_start
+from domain.stream_request import AgentStreamRequest
+from domain.telephony import Provider, TelephonyConfig, normalize_cloudonix_domain
+from domain.workflow_run import WorkflowRun
+
+log = logging.getLogger(__name__)
+
+
+class CloudonixHandshake(CallOpener):
+    def __init__(
+        self,
+        configs: TelephonyConfigRepository,
+        sessions: ProviderSessions,
+        calls: CallFactory,
+        handshake_timeout: float,
+    ) -> None:
+        self._configs = configs
+        self._sessions = sessions
+        self._calls = calls
+        self._timeout = handshake_timeout
+
+    async def open(
+        self, socket: CallSocket, request: AgentStreamRequest, workflow: Workflow, run: WorkflowRun
+    ) -> ActiveCall:
+        assert workflow.id is not None  # noqa: S101 - stored workflows have ids
+        # 1-2. With a Domain on the URL, the configuration is checked before any event is read.
+        domain = normalize_cloudonix_domain(request.domain)
+        config = await self._config(workflow.organization_id, domain) if domain else None
+        # 3. connected, then start, each within the handshake timeout.
+        start = await self._read_handshake(socket)
+        if domain is None:
+            domain = normalize_cloudonix_domain(start.account_sid)
+            if not domain:
+                raise MissingDomainError()
+            run.logs.setdefault("inbound_webhook", {})["domain_from_start"] = start.account_sid
+            config = await self._config(workflow.organization_id, domain)
+        assert config is not None  # noqa: S101 - set on both branches above
+        # 4. The session must exist for this domain's token.
+        ref = ProviderCallRef(domain=domain, session=start.session, bearer_token=config.bearer_token)
+        if not await self._sessions.validate(ref):
+            raise SessionValidationFailedError()
+        # 5. Record the stream's identifiers on the run.
+        run.logs["stream"] = start.to_log()
+        log.info("session_validated", extra={"telephony_config_id": config.id})
+        return self._calls.open(socket, start, self._sessions, ref)
+
+    async def _config(self, organization_id: int, domain: str) -> TelephonyConfig:
+        config = await self._configs.find_by_domain(organization_id, Provider.CLOUDONIX, domain)
+        if config is None:
+            raise UnknownDomainError(domain)
+        if not config.bearer_token:
+            raise MissingBearerTokenError()
+        return config
+
+    async def _read_handshake(self, socket: CallSocket) -> StreamStart:
+        check_connected(decode_message(await self._receive(socket, "connected")))
+        return parse_start(decode_message(await self._receive(socket, "start")))
+
+    async def _receive(self, socket: CallSocket, waiting_for: str) -> str | bytes:
+        try:
+            async with asyncio.timeout(self._timeout):
+                message = await socket.receive()
+        except TimeoutError:
+            raise HandshakeTimeoutError(detail=f"no {waiting_for} event in {self._timeout}s") from None
+        if message is None:
+            raise PeerClosedDuringHandshakeError(detail=f"closed before {waiting_for}")
+        return message

@@ -1,0 +1,141 @@
+"""Ports of a live call: the socket the provider streams on, the provider's REST API, the call
+as the agent sees it, and the agent pipeline."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from domain.agents import AgentDefinition
+from domain.close_policy import Close
+from domain.stream_events import StreamStart
+from domain.telephony import SecretStr
+
+
+class CallSocket(Protocol):
+    """The provider's WebSocket, already accepted."""
+
+    @abstractmethod
+    async def receive(self) -> str | bytes | None:
+        """The next message, or `None` once the peer has closed."""
+
+    @abstractmethod
+    async def send(self, text: str) -> bool:
+        """Send a text message; `False` (never an exception) when the socket is gone."""
+
+    @abstractmethod
+    async def close(self, close: Close) -> None:
+        """Close with `close`; a no-op when already closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCallRef:
+    """What a provider's REST API needs to act on one call."""
+
+    domain: str
+    session: str
+    bearer_token: SecretStr = field(repr=False)
+
+
+class CallControlError(Exception):
+    """A provider REST call failed for good (after its retries)."""
+
+
+class ProviderSessions(Protocol):
+    """The provider's REST API for one kind of call (Cloudonix today).
+
+    Every call is bounded by the configured provider timeout.
+    """
+
+    @abstractmethod
+    async def validate(self, call: ProviderCallRef) -> bool:
+        """True only when the provider confirms the session exists (HTTP 200)."""
+
+    @abstractmethod
+    async def hang_up(self, call: ProviderCallRef) -> None:
+        """End the call; retried on 5xx/time-outs; raises `CallControlError` when it finally fails."""
+
+    @abstractmethod
+    async def transfer(self, call: ProviderCallRef, destination: str) -> None:
+        """Move the caller to `destination`; raises `CallControlError` on failure."""
+
+
+# Inbound events of a live call, provider-neutral -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AudioIn:
+    pcm: bytes  # 16-bit little-endian PCM, 8 kHz mono
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfIn:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkIn:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopIn:
+    """The caller's side ended the stream (a `stop` event or the socket closing)."""
+
+
+InboundEvent = AudioIn | DtmfIn | MarkIn | StopIn
+
+
+class ActiveCall(Protocol):
+    """A live call as the agent sees it: events in, audio out, call control."""
+
+    start: StreamStart
+
+    @abstractmethod
+    def events(self) -> AsyncIterator[InboundEvent]:
+        """Inbound events until `StopIn` (always the last one)."""
+
+    @abstractmethod
+    async def play(self, pcm: bytes) -> None:
+        """Queue 16-bit PCM at 8 kHz for paced playback."""
+
+    @abstractmethod
+    async def mark(self, name: str) -> None: ...
+
+    @abstractmethod
+    async def clear(self) -> None:
+        """Drop queued audio at once and tell the provider to drop its buffer."""
+
+    @abstractmethod
+    async def hang_up(self) -> None: ...
+
+    @abstractmethod
+    async def transfer(self, destination: str) -> None: ...
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """How the agent's conversation ended and what it gathered."""
+
+    end_reason: str
+    gathered: dict[str, Any] = field(default_factory=dict)
+    close: Close | None = None
+
+
+class AgentPipeline(Protocol):
+    @abstractmethod
+    async def run(
+        self, call: ActiveCall, definition: AgentDefinition, context: dict[str, Any]
+    ) -> CallOutcome:
+        """Run the conversation until the call ends; never leaves the call hanging."""
+
+
+class CallFactory(Protocol):
+    """Builds the `ActiveCall` of a provider over an accepted socket after its handshake."""
+
+    @abstractmethod
+    def open(
+        self, socket: CallSocket, start: StreamStart, control: ProviderSessions, ref: ProviderCallRef
+    ) -> ActiveCall: ...

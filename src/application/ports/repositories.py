@@ -1,0 +1,117 @@
+"""Persistence ports. Each method is one transaction: it commits before it returns.
+
+Lookups return `X | None`. Adapters turn their library's errors into `StorageError`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from domain.agents import Organization, User, Workflow
+from domain.telephony import Provider, TelephonyConfig
+from domain.workflow_run import WorkflowRun
+
+
+class StorageError(Exception):
+    """The store failed (connection lost, constraint violated, ...)."""
+
+
+class DuplicateError(StorageError):
+    """A uniqueness rule of the store refused the write."""
+
+
+class OrganizationRepository(Protocol):
+    @abstractmethod
+    async def add(self, organization: Organization) -> Organization: ...
+
+    @abstractmethod
+    async def get(self, organization_id: int) -> Organization | None: ...
+
+    @abstractmethod
+    async def add_user(self, user: User) -> User: ...
+
+    @abstractmethod
+    async def get_user(self, user_id: int) -> User | None: ...
+
+
+class WorkflowRepository(Protocol):
+    @abstractmethod
+    async def add(self, workflow: Workflow) -> Workflow:
+        """Store a new agent; `created_at`/`updated_at` are set by the caller."""
+
+    @abstractmethod
+    async def update(self, workflow: Workflow) -> Workflow:
+        """Store a changed agent (matched by `id`); the UUID never changes."""
+
+    @abstractmethod
+    async def get_by_uuid(self, agent_uuid: UUID) -> Workflow | None: ...
+
+    @abstractmethod
+    async def list_for_organization(self, organization_id: int) -> list[Workflow]: ...
+
+
+class TelephonyConfigRepository(Protocol):
+    @abstractmethod
+    async def add(self, config: TelephonyConfig) -> TelephonyConfig:
+        """Raises `DuplicateError` for a second configuration of one domain in one organisation."""
+
+    @abstractmethod
+    async def find_by_domain(
+        self, organization_id: int, provider: Provider, domain_id: str
+    ) -> TelephonyConfig | None:
+        """The configuration of `domain_id` (normalised) inside `organization_id` only."""
+
+    @abstractmethod
+    async def list_for_organization(self, organization_id: int) -> list[TelephonyConfig]: ...
+
+    @abstractmethod
+    async def delete(self, organization_id: int, config_id: int) -> bool: ...
+
+
+class WorkflowRunRepository(Protocol):
+    @abstractmethod
+    async def add(self, run: WorkflowRun) -> WorkflowRun:
+        """Store a freshly minted run; sets and returns its `id`."""
+
+    @abstractmethod
+    async def save(self, run: WorkflowRun) -> None:
+        """Store the run's current state (matched by `id`)."""
+
+    @abstractmethod
+    async def get(self, run_id: int) -> WorkflowRun | None: ...
+
+    @abstractmethod
+    async def list_for_workflow(
+        self, workflow_id: int, limit: int, before_id: int | None = None
+    ) -> list[WorkflowRun]:
+        """Newest first (by id), at most `limit`, only ids below `before_id` when given."""
+
+    @abstractmethod
+    async def seconds_used(self, user_id: int, since: datetime) -> float:
+        """Call seconds of the runs of `user_id`'s agents created at or after `since`."""
+
+
+class CallSlots(Protocol):
+    """Concurrent-call slots: one per live call, leased to the instance that holds the socket.
+
+    A slot counts while its lease is fresh; `heartbeat` renews every slot of an instance, so the
+    slots of a crashed instance expire on their own.
+    """
+
+    @abstractmethod
+    async def acquire(
+        self, organization_id: int, limit: int, instance_id: str, now: datetime, ttl_seconds: float
+    ) -> str | None:
+        """Take a slot if the organisation has fewer than `limit` live ones (atomically)."""
+
+    @abstractmethod
+    async def release(self, slot_id: str) -> None: ...
+
+    @abstractmethod
+    async def heartbeat(self, instance_id: str, now: datetime, ttl_seconds: float) -> None: ...
+
+    @abstractmethod
+    async def live_count(self, organization_id: int, now: datetime) -> int: ...

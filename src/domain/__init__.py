@@ -1,0 +1,1 @@
+"""Pure values and rules of Agent Stream. Imports the standard library only."""

@@ -1,0 +1,116 @@
+"""Agents (workflows), their owners and the routing decisions made before a run is minted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+DEFAULT_MAX_CALL_SECONDS = 600
+KNOWN_ENGINES = frozenset({"linetest", "pipecat"})
+
+
+class WorkflowStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class InvalidDefinitionError(ValueError):
+    """An agent definition that cannot run; `field` names the offending key."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        super().__init__(f"{field_name}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDefinition:
+    """The agent's definition: its engine and the engine's settings (kept as given)."""
+
+    engine: str = "linetest"
+    greeting: str | None = None
+    transfer_destination: str | None = None
+    max_call_seconds: int = DEFAULT_MAX_CALL_SECONDS
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> AgentDefinition:
+        if not isinstance(raw, dict):
+            raise InvalidDefinitionError("definition", "must be a JSON object")
+        engine = raw.get("engine", "linetest")
+        if engine not in KNOWN_ENGINES:
+            raise InvalidDefinitionError("engine", f"unknown engine {engine!r}")
+        max_seconds = raw.get("max_call_seconds", DEFAULT_MAX_CALL_SECONDS)
+        if isinstance(max_seconds, bool) or not isinstance(max_seconds, int) or max_seconds <= 0:
+            raise InvalidDefinitionError("max_call_seconds", "must be a positive integer")
+        greeting = raw.get("greeting")
+        if greeting is not None and not isinstance(greeting, str):
+            raise InvalidDefinitionError("greeting", "must be a string")
+        destination = raw.get("transfer_destination")
+        if destination is not None and not isinstance(destination, str):
+            raise InvalidDefinitionError("transfer_destination", "must be a string")
+        known = {"engine", "greeting", "transfer_destination", "max_call_seconds"}
+        return cls(
+            engine=engine,
+            greeting=greeting,
+            transfer_destination=destination,
+            max_call_seconds=max_seconds,
+            settings={k: v for k, v in raw.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": self.engine, "max_call_seconds": self.max_call_seconds}
+        if self.greeting is not None:
+            out["greeting"] = self.greeting
+        if self.transfer_destination is not None:
+            out["transfer_destination"] = self.transfer_destination
+        out.update(self.settings)
+        return out
+
+
+@dataclass(slots=True)
+class Organization:
+    name: str
+    max_concurrent_calls: int = 10
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class User:
+    organization_id: int
+    monthly_minutes: int = 1000
+    name: str = ""
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class Workflow:
+    """An agent. `uuid` is its stable public identifier; `id` the storage key."""
+
+    uuid: UUID
+    organization_id: int
+    user_id: int
+    name: str
+    definition: AgentDefinition = field(default_factory=AgentDefinition)
+    status: WorkflowStatus = WorkflowStatus.DRAFT
+    template_variables: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    id: int | None = None
+
+
+def quota_allows(monthly_minutes: int, seconds_used: float) -> bool:
+    """A stream may start while the owner has used less than their monthly minutes."""
+    return seconds_used < monthly_minutes * 60
+
+
+def slot_available(live_calls: int, limit: int) -> bool:
+    """A new call fits while the organisation's live calls are below its limit."""
+    return live_calls < limit
+
+
+def month_start(now: datetime) -> datetime:
+    """The start of the calendar month (in `now`'s timezone) that quotas are counted from."""
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -1,0 +1,55 @@
+"""The agent-stream request, parsed from the WebSocket path and query string."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+
+def _first(query: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = query.get(name)
+        if value is not None and value.strip():
+            return value.strip()
+    return None
+
+
+def parse_agent_uuid(raw: str) -> UUID | None:
+    try:
+        return UUID(raw.strip())
+    except (ValueError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStreamRequest:
+    """What the URL says about a call. Nothing here is trusted: the use case checks it all.
+
+    `provider` comes from the path when the path names one, else from `?provider=`; it is
+    lower-cased. `agent_uuid` is `None` when the path segment is not a UUID (the stream is then
+    refused as "Workflow not found"). Empty values count as absent.
+    """
+
+    agent_uuid: UUID | None
+    provider: str | None
+    domain: str | None = None
+    call_id: str | None = None
+    caller_number: str | None = None
+    called_number: str | None = None
+
+    @classmethod
+    def parse(
+        cls, agent_uuid: str, query: Mapping[str, str], path_provider: str | None = None
+    ) -> AgentStreamRequest:
+        provider = path_provider.strip() if path_provider and path_provider.strip() else None
+        if provider is None:
+            provider = _first(query, "provider")
+        return cls(
+            agent_uuid=parse_agent_uuid(agent_uuid),
+            provider=provider.lower() if provider else None,
+            domain=_first(query, "Domain"),
+            call_id=_first(query, "callId", "CallSid"),
+            caller_number=_first(query, "from"),
+            called_number=_first(query, "to"),
+        )

@@ -1,0 +1,106 @@
+"""`WorkflowRun`: one call's record, and the state machine it moves through.
+
+initialized -> running -> completed | failed; initialized -> failed (refused before running).
+Any other move raises `InvalidTransitionError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from domain.close_policy import Close
+
+RUN_NAME_PREFIX = "WR-AGS-"
+RUN_NUMBER_DIGITS = 8
+
+
+class RunState(StrEnum):
+    INITIALIZED = "initialized"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunState.COMPLETED, RunState.FAILED)
+
+
+class EndReason(StrEnum):
+    CALLER_HANGUP = "caller_hangup"
+    AGENT_HANGUP = "agent_hangup"
+    TRANSFERRED = "transferred"
+    MAX_DURATION = "max_duration"
+    ERROR = "error"
+    INSTANCE_LOST = "instance_lost"
+
+
+ALLOWED_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.INITIALIZED: frozenset({RunState.RUNNING, RunState.FAILED}),
+    RunState.RUNNING: frozenset({RunState.COMPLETED, RunState.FAILED}),
+    RunState.COMPLETED: frozenset(),
+    RunState.FAILED: frozenset(),
+}
+
+
+class InvalidTransitionError(Exception):
+    def __init__(self, current: RunState, target: RunState) -> None:
+        self.current = current
+        self.target = target
+        super().__init__(f"a run cannot move from {current} to {target}")
+
+
+def run_name(number: int) -> str:
+    if not 0 <= number < 10**RUN_NUMBER_DIGITS:
+        raise ValueError("run number out of range")
+    return f"{RUN_NAME_PREFIX}{number:0{RUN_NUMBER_DIGITS}d}"
+
+
+@dataclass(slots=True)
+class WorkflowRun:
+    name: str
+    workflow_id: int
+    agent_uuid: UUID
+    mode: str
+    created_at: datetime
+    call_type: str = "inbound"
+    state: RunState = RunState.INITIALIZED
+    initial_context: dict[str, Any] = field(default_factory=dict)
+    gathered_context: dict[str, Any] = field(default_factory=dict)
+    logs: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_seconds: float | None = None
+    end_reason: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    instance_id: str | None = None
+    id: int | None = None
+
+    def _move(self, target: RunState) -> None:
+        if target not in ALLOWED_TRANSITIONS[self.state]:
+            raise InvalidTransitionError(self.state, target)
+        self.state = target
+
+    def start(self, now: datetime) -> None:
+        self._move(RunState.RUNNING)
+        self.started_at = now
+
+    def complete(self, now: datetime, end_reason: EndReason | str, close: Close) -> None:
+        self._move(RunState.COMPLETED)
+        self._stamp_end(now, end_reason, close)
+
+    def fail(self, now: datetime, end_reason: EndReason | str, close: Close) -> None:
+        self._move(RunState.FAILED)
+        self._stamp_end(now, end_reason, close)
+
+    def _stamp_end(self, now: datetime, end_reason: EndReason | str, close: Close) -> None:
+        self.ended_at = now
+        began = self.started_at or self.created_at
+        self.duration_seconds = round(max(0.0, (now - began).total_seconds()), 3)
+        self.end_reason = str(end_reason)
+        self.close_code = int(close.code)
+        self.close_reason = close.reason
