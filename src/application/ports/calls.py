@@ -32,11 +32,16 @@ class CallSocket(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProviderCallRef:
-    """What a provider's REST API needs to act on one call."""
+    """What a provider's REST API needs to act on one call.
+
+    `caller_id` is the number an outgoing leg (a transfer's destination call) presents; Cloudonix
+    requires one, and the call's own called number (a DNID of the domain) is the natural choice.
+    """
 
     domain: str
     session: str
     bearer_token: SecretStr = field(repr=False)
+    caller_id: str | None = None
 
 
 class CallControlError(Exception):
