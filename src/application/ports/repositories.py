@@ -36,6 +36,10 @@ class OrganizationRepository(Protocol):
     @abstractmethod
     async def get_user(self, user_id: int) -> User | None: ...
 
+    @abstractmethod
+    async def owner_of(self, organization_id: int) -> User | None:
+        """The organisation's owning user (its first), who owns agents created for it."""
+
 
 class WorkflowRepository(Protocol):
     @abstractmethod

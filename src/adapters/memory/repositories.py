@@ -1,0 +1,330 @@
+"""In-memory implementations of the persistence ports, held to the SQL adapters' contract.
+
+Objects are copied on the way in and out, so a caller never shares state with the store. The
+rules a database would enforce are enforced here too: references must exist (`StorageError`),
+uniqueness (`DuplicateError`), timezone-aware datetimes, handed back in UTC. `InMemoryStore`
+wires one of each over shared state; every method runs without awaiting, so it is atomic.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from application.ports.api_keys import ApiKeyRepository
+from application.ports.repositories import (
+    CallSlots,
+    DuplicateError,
+    OrganizationRepository,
+    StorageError,
+    TelephonyConfigRepository,
+    WorkflowRepository,
+    WorkflowRunRepository,
+)
+from domain.agents import Organization, User, Workflow
+from domain.telephony import Provider, TelephonyConfig
+from domain.workflow_run import WorkflowRun
+
+__all__ = (
+    "InMemoryCallSlots",
+    "InMemoryOrganizationRepository",
+    "InMemoryStore",
+    "InMemoryTelephonyConfigRepository",
+    "InMemoryWorkflowRepository",
+    "InMemoryWorkflowRunRepository",
+)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StorageError("datetimes must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _require_id(value: int | None, what: str) -> int:
+    if value is None:
+        raise ValueError(f"{what} has no id; add it first")
+    return value
+
+
+class InMemoryOrganizationRepository(OrganizationRepository):
+    def __init__(self) -> None:
+        self._organizations: dict[int, Organization] = {}
+        self._users: dict[int, User] = {}
+        self._organization_ids = itertools.count(1)
+        self._user_ids = itertools.count(1)
+
+    async def add(self, organization: Organization) -> Organization:
+        organization_id = next(self._organization_ids)
+        stored = dataclasses.replace(organization, id=organization_id)
+        self._organizations[organization_id] = stored
+        return dataclasses.replace(stored)
+
+    async def get(self, organization_id: int) -> Organization | None:
+        stored = self._organizations.get(organization_id)
+        return None if stored is None else dataclasses.replace(stored)
+
+    async def add_user(self, user: User) -> User:
+        self.require_organization(user.organization_id)
+        user_id = next(self._user_ids)
+        stored = dataclasses.replace(user, id=user_id)
+        self._users[user_id] = stored
+        return dataclasses.replace(stored)
+
+    async def get_user(self, user_id: int) -> User | None:
+        stored = self._users.get(user_id)
+        return None if stored is None else dataclasses.replace(stored)
+
+    async def owner_of(self, organization_id: int) -> User | None:
+        """The organisation's first user: the one created with it."""
+        for _, stored in sorted(self._users.items()):
+            if stored.organization_id == organization_id:
+                return dataclasses.replace(stored)
+        return None
+
+    def has_organization(self, organization_id: int) -> bool:
+        return organization_id in self._organizations
+
+    def require_organization(self, organization_id: int) -> None:
+        if organization_id not in self._organizations:
+            raise StorageError(f"no organization with id {organization_id}")
+
+    def require_user(self, user_id: int) -> None:
+        if user_id not in self._users:
+            raise StorageError(f"no user with id {user_id}")
+
+
+class InMemoryWorkflowRepository(WorkflowRepository):
+    def __init__(self, organizations: InMemoryOrganizationRepository) -> None:
+        self._organizations = organizations
+        self._workflows: dict[int, Workflow] = {}
+        self._ids = itertools.count(1)
+
+    async def add(self, workflow: Workflow) -> Workflow:
+        if any(stored.uuid == workflow.uuid for stored in self._workflows.values()):
+            raise DuplicateError(f"an agent with uuid {workflow.uuid} exists")
+        workflow_id = next(self._ids)
+        stored = self._stored(workflow, workflow_id)
+        self._workflows[workflow_id] = stored
+        return copy.deepcopy(stored)
+
+    async def update(self, workflow: Workflow) -> Workflow:
+        workflow_id = _require_id(workflow.id, "workflow")
+        current = self._workflows.get(workflow_id)
+        if current is None:
+            raise StorageError(f"no workflow with id {workflow_id}")
+        stored = self._stored(dataclasses.replace(workflow, uuid=current.uuid), workflow_id)
+        self._workflows[workflow_id] = stored
+        return copy.deepcopy(stored)
+
+    async def get_by_uuid(self, agent_uuid: UUID) -> Workflow | None:
+        for stored in self._workflows.values():
+            if stored.uuid == agent_uuid:
+                return copy.deepcopy(stored)
+        return None
+
+    async def list_for_organization(self, organization_id: int) -> list[Workflow]:
+        return [
+            copy.deepcopy(stored)
+            for _, stored in sorted(self._workflows.items())
+            if stored.organization_id == organization_id
+        ]
+
+    def user_of(self, workflow_id: int) -> int | None:
+        stored = self._workflows.get(workflow_id)
+        return None if stored is None else stored.user_id
+
+    def _stored(self, workflow: Workflow, workflow_id: int) -> Workflow:
+        self._organizations.require_organization(workflow.organization_id)
+        self._organizations.require_user(workflow.user_id)
+        return dataclasses.replace(
+            copy.deepcopy(workflow),
+            id=workflow_id,
+            created_at=_utc_or_none(workflow.created_at),
+            updated_at=_utc_or_none(workflow.updated_at),
+        )
+
+
+class InMemoryTelephonyConfigRepository(TelephonyConfigRepository):
+    def __init__(self, organizations: InMemoryOrganizationRepository) -> None:
+        self._organizations = organizations
+        self._configs: dict[int, TelephonyConfig] = {}
+        self._ids = itertools.count(1)
+
+    async def add(self, config: TelephonyConfig) -> TelephonyConfig:
+        self._organizations.require_organization(config.organization_id)
+        if self._find(config.organization_id, config.provider, config.domain_id) is not None:
+            raise DuplicateError(f"{config.provider} domain {config.domain_id} is configured already")
+        # Every field is immutable (SecretStr included), so a shallow copy is a full one.
+        config_id = next(self._ids)
+        stored = dataclasses.replace(config, id=config_id)
+        self._configs[config_id] = stored
+        return dataclasses.replace(stored)
+
+    async def find_by_domain(
+        self, organization_id: int, provider: Provider, domain_id: str
+    ) -> TelephonyConfig | None:
+        stored = self._find(organization_id, provider, domain_id)
+        return None if stored is None else dataclasses.replace(stored)
+
+    async def list_for_organization(self, organization_id: int) -> list[TelephonyConfig]:
+        return [
+            dataclasses.replace(stored)
+            for _, stored in sorted(self._configs.items())
+            if stored.organization_id == organization_id
+        ]
+
+    async def delete(self, organization_id: int, config_id: int) -> bool:
+        stored = self._configs.get(config_id)
+        if stored is None or stored.organization_id != organization_id:
+            return False
+        del self._configs[config_id]
+        return True
+
+    def _find(self, organization_id: int, provider: Provider, domain_id: str) -> TelephonyConfig | None:
+        for stored in self._configs.values():
+            if (stored.organization_id, stored.provider, stored.domain_id) == (
+                organization_id,
+                provider,
+                domain_id,
+            ):
+                return stored
+        return None
+
+
+class InMemoryWorkflowRunRepository(WorkflowRunRepository):
+    def __init__(self, workflows: InMemoryWorkflowRepository) -> None:
+        self._workflows = workflows
+        self._runs: dict[int, WorkflowRun] = {}
+        self._ids = itertools.count(1)
+
+    async def add(self, run: WorkflowRun) -> WorkflowRun:
+        run_id = next(self._ids)
+        stored = self._stored(run, run_id)
+        self._runs[run_id] = stored
+        return copy.deepcopy(stored)
+
+    async def save(self, run: WorkflowRun) -> None:
+        run_id = _require_id(run.id, "run")
+        if run_id not in self._runs:
+            raise StorageError(f"no run with id {run_id}")
+        self._runs[run_id] = self._stored(run, run_id)
+
+    async def get(self, run_id: int) -> WorkflowRun | None:
+        stored = self._runs.get(run_id)
+        return None if stored is None else copy.deepcopy(stored)
+
+    async def list_for_workflow(
+        self, workflow_id: int, limit: int, before_id: int | None = None
+    ) -> list[WorkflowRun]:
+        newest_first = sorted(self._runs.items(), reverse=True)
+        matching = [
+            stored
+            for run_id, stored in newest_first
+            if stored.workflow_id == workflow_id and (before_id is None or run_id < before_id)
+        ]
+        return [copy.deepcopy(stored) for stored in matching[: max(limit, 0)]]
+
+    async def seconds_used(self, user_id: int, since: datetime) -> float:
+        since = _utc(since)
+        return float(
+            sum(
+                stored.duration_seconds or 0.0
+                for stored in self._runs.values()
+                if stored.created_at >= since and self._workflows.user_of(stored.workflow_id) == user_id
+            )
+        )
+
+    def _stored(self, run: WorkflowRun, run_id: int) -> WorkflowRun:
+        if self._workflows.user_of(run.workflow_id) is None:
+            raise StorageError(f"no workflow with id {run.workflow_id}")
+        return dataclasses.replace(
+            copy.deepcopy(run),
+            id=run_id,
+            created_at=_utc(run.created_at),
+            started_at=_utc_or_none(run.started_at),
+            ended_at=_utc_or_none(run.ended_at),
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class _Slot:
+    organization_id: int
+    instance_id: str
+    expires_at: datetime
+
+
+class InMemoryCallSlots(CallSlots):
+    def __init__(self, organizations: InMemoryOrganizationRepository) -> None:
+        self._organizations = organizations
+        self._slots: dict[str, _Slot] = {}
+
+    async def acquire(
+        self, organization_id: int, limit: int, instance_id: str, now: datetime, ttl_seconds: float
+    ) -> str | None:
+        now = _utc(now)
+        if not self._organizations.has_organization(organization_id):
+            return None
+        expired = [
+            slot_id
+            for slot_id, slot in self._slots.items()
+            if slot.organization_id == organization_id and slot.expires_at <= now
+        ]
+        for slot_id in expired:
+            del self._slots[slot_id]
+        if self._live(organization_id, now) >= limit:
+            return None
+        slot_id = uuid4().hex
+        self._slots[slot_id] = _Slot(organization_id, instance_id, now + timedelta(seconds=ttl_seconds))
+        return slot_id
+
+    async def release(self, slot_id: str) -> None:
+        self._slots.pop(slot_id, None)
+
+    async def heartbeat(self, instance_id: str, now: datetime, ttl_seconds: float) -> None:
+        expires_at = _utc(now) + timedelta(seconds=ttl_seconds)
+        for slot in self._slots.values():
+            if slot.instance_id == instance_id:
+                slot.expires_at = expires_at
+
+    async def live_count(self, organization_id: int, now: datetime) -> int:
+        return self._live(organization_id, _utc(now))
+
+    def _live(self, organization_id: int, now: datetime) -> int:
+        return sum(
+            1
+            for slot in self._slots.values()
+            if slot.organization_id == organization_id and slot.expires_at > now
+        )
+
+
+class InMemoryApiKeyRepository(ApiKeyRepository):
+    def __init__(self) -> None:
+        self._owners: dict[str, int] = {}
+
+    async def add(self, organization_id: int, key_hash: str) -> None:
+        if key_hash in self._owners:
+            raise DuplicateError("api key exists")
+        self._owners[key_hash] = organization_id
+
+    async def organization_for(self, key_hash: str) -> int | None:
+        return self._owners.get(key_hash)
+
+
+class InMemoryStore:
+    """One adapter per port over shared state, as one database would hold it."""
+
+    def __init__(self) -> None:
+        self.organizations = InMemoryOrganizationRepository()
+        self.workflows = InMemoryWorkflowRepository(self.organizations)
+        self.telephony_configs = InMemoryTelephonyConfigRepository(self.organizations)
+        self.runs = InMemoryWorkflowRunRepository(self.workflows)
+        self.slots = InMemoryCallSlots(self.organizations)
+        self.api_keys = InMemoryApiKeyRepository()

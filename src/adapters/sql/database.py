@@ -1,0 +1,110 @@
+"""Engine, sessions and schema migrations for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+`upgrade`/`downgrade` are synchronous: call them from sync code (the CLI before the server
+starts, a test fixture). The migration environment runs its own event loop; when the caller's
+thread already runs one, the migration runs on a fresh thread instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+__all__ = (
+    "APPLIED_REVISIONS",
+    "MIGRATIONS_DIR",
+    "VERSION_TABLE",
+    "create_engine",
+    "create_sessionmaker",
+    "downgrade",
+    "make_config",
+    "upgrade",
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_versions"  # advanced-alchemy's default, so its `alchemy` CLI agrees
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+APPLIED_REVISIONS = "applied_revisions"  # the `Config.attributes` list env.py appends to
+
+
+def _is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`: SQLite gets WAL and foreign keys, PostgreSQL a checked pool.
+
+    Statement parameters stay out of logs and error messages: they may hold credentials.
+    """
+    if _is_sqlite(url):
+        engine = create_async_engine(
+            url, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        hide_parameters=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=30,
+        pool_recycle=1800,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_config(url: str) -> Config:
+    """The Alembic configuration for `url`, built in code (there is no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("version_table", VERSION_TABLE)
+    # `Config` is a ConfigParser: a literal % (e.g. in an encoded password) must be doubled.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes[APPLIED_REVISIONS] = []
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> list[str]:
+    """Apply migrations up to `revision`; returns the revision ids applied, in order."""
+    config = make_config(url)
+    _run_outside_loop(lambda: command.upgrade(config, revision))
+    return list(config.attributes[APPLIED_REVISIONS])
+
+
+def downgrade(url: str, revision: str) -> list[str]:
+    """Revert migrations down to `revision` (`"base"` for none); returns the revision ids reverted."""
+    config = make_config(url)
+    _run_outside_loop(lambda: command.downgrade(config, revision))
+    return list(config.attributes[APPLIED_REVISIONS])
+
+
+def _run_outside_loop(migrate: Callable[[], object]) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        migrate()
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrations") as pool:
+        pool.submit(migrate).result()
