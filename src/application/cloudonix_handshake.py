@@ -61,7 +61,12 @@ class CloudonixHandshake(CallOpener):
             config = await self._config(workflow.organization_id, domain)
         assert config is not None  # noqa: S101 - set on both branches above
         # 4. The session must exist for this domain's token.
-        ref = ProviderCallRef(domain=domain, session=start.session, bearer_token=config.bearer_token)
+        ref = ProviderCallRef(
+            domain=domain,
+            session=start.session,
+            bearer_token=config.bearer_token,
+            caller_id=start.called_number,  # a transfer's new leg shows the number the caller dialled
+        )
         if not await self._sessions.validate(ref):
             raise SessionValidationFailedError()
         # 5. Record the stream's identifiers on the run.

@@ -17,3 +17,9 @@ class RunNumbers(Protocol):
     @abstractmethod
     def next(self) -> int:
         """A number for the next run's name, 0 <= n < 10**8."""
+
+
+class Readiness(Protocol):
+    @abstractmethod
+    async def ready(self) -> bool:
+        """True when the service's own dependencies (its database) answer."""

@@ -1,0 +1,42 @@
+"""Clocks and run-number sources."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from application.ports.system import Clock, RunNumbers
+
+
+class SystemClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock(Clock):
+    """A clock that moves only when told to: for tests and simulations."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, seconds: float) -> None:
+        self._at += timedelta(seconds=seconds)
+
+
+class RandomRunNumbers(RunNumbers):
+    """Unpredictable run numbers: a run name reveals nothing about how many calls there were."""
+
+    def next(self) -> int:
+        return secrets.randbelow(10**8)
+
+
+class SequentialRunNumbers(RunNumbers):
+    def __init__(self, start: int = 1) -> None:
+        self._next = start
+
+    def next(self) -> int:
+        number, self._next = self._next, self._next + 1
+        return number

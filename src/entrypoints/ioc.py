@@ -1,0 +1,209 @@
+"""The composition root: dishka providers per layer, and `make_container`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from adapters.cloudonix.call import TwilioFramedCalls
+from adapters.cloudonix.rest import HttpxCloudonixSessions
+from adapters.cloudonix.transfers import TransferCallbacks
+from adapters.memory.health import InMemoryReadiness
+from adapters.memory.repositories import InMemoryStore
+from adapters.pipelines.linetest import LineTestPipeline
+from adapters.sql.database import create_engine, create_sessionmaker
+from adapters.sql.health import SqlReadiness
+from adapters.sql.repositories import (
+    SqlApiKeyRepository,
+    SqlCallSlots,
+    SqlOrganizationRepository,
+    SqlTelephonyConfigRepository,
+    SqlWorkflowRepository,
+    SqlWorkflowRunRepository,
+)
+from adapters.system.clock import RandomRunNumbers, SystemClock
+from application.agent_stream import AgentStream, PipelineRegistry, StreamPolicy
+from application.cloudonix_handshake import CloudonixHandshake
+from application.management import AddCloudonixConfiguration, CreateAgent, CreateOrganization, ListRuns
+from application.ports.api_keys import ApiKeyRepository
+from application.ports.calls import ProviderSessions
+from application.ports.repositories import (
+    CallSlots,
+    OrganizationRepository,
+    TelephonyConfigRepository,
+    WorkflowRepository,
+    WorkflowRunRepository,
+)
+from application.ports.system import Clock, Readiness, RunNumbers
+from application.providers import ProviderRegistry
+from domain.lookup_guard import LookupFailureWindow
+from domain.telephony import Provider as TelephonyProvider
+from entrypoints.settings import Settings
+
+
+class InfraProvider(Provider):
+    """Process-wide resources: clients, clocks, registries."""
+
+    scope = Scope.APP
+    settings = from_context(provides=Settings, scope=Scope.APP)
+    clock = provide(SystemClock, provides=Clock)
+    run_numbers = provide(RandomRunNumbers, provides=RunNumbers)
+    transfers = provide(TransferCallbacks)
+
+    @provide
+    async def provide_http_client(self, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(
+            base_url=settings.cloudonix_api_url,
+            timeout=httpx.Timeout(settings.provider_timeout),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            trust_env=False,
+        ) as client:
+            yield client
+
+    @provide
+    def provide_provider_sessions(
+        self, settings: Settings, client: httpx.AsyncClient, transfers: TransferCallbacks
+    ) -> ProviderSessions:
+        return HttpxCloudonixSessions(
+            client,
+            timeout=settings.provider_timeout,
+            public_url=settings.public_url,
+            transfers=transfers,
+        )
+
+    @provide
+    def provide_lookup_guard(self, settings: Settings) -> LookupFailureWindow:
+        return LookupFailureWindow(limit=settings.lookup_failures_per_minute)
+
+    @provide
+    def provide_stream_policy(self, settings: Settings) -> StreamPolicy:
+        return StreamPolicy(instance_id=settings.instance_id, slot_ttl_seconds=settings.instance_ttl)
+
+    @provide
+    def provide_providers(
+        self, settings: Settings, configs: TelephonyConfigRepository, sessions: ProviderSessions
+    ) -> ProviderRegistry:
+        cloudonix = CloudonixHandshake(
+            configs, sessions, TwilioFramedCalls(), handshake_timeout=settings.handshake_timeout
+        )
+        return ProviderRegistry({TelephonyProvider.CLOUDONIX.value: cloudonix})
+
+    @provide
+    def provide_pipelines(self) -> PipelineRegistry:
+        return PipelineRegistry({"linetest": LineTestPipeline()})
+
+
+class SqlAdaptersProvider(Provider):
+    """Persistence on SQLAlchemy: PostgreSQL (asyncpg) or the embedded SQLite (aiosqlite)."""
+
+    scope = Scope.APP
+
+    @provide
+    async def provide_engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
+        engine = create_engine(settings.database_url)
+        yield engine
+        await engine.dispose()
+
+    @provide
+    def provide_sessionmaker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+        return create_sessionmaker(engine)
+
+    organizations = provide(SqlOrganizationRepository, provides=OrganizationRepository)
+    workflows = provide(SqlWorkflowRepository, provides=WorkflowRepository)
+    configs = provide(SqlTelephonyConfigRepository, provides=TelephonyConfigRepository)
+    runs = provide(SqlWorkflowRunRepository, provides=WorkflowRunRepository)
+    slots = provide(SqlCallSlots, provides=CallSlots)
+    api_keys = provide(SqlApiKeyRepository, provides=ApiKeyRepository)
+
+    @provide
+    def provide_readiness(self, engine: AsyncEngine) -> Readiness:
+        return SqlReadiness(engine)
+
+
+class MemoryAdaptersProvider(Provider):
+    """Persistence in process memory: for tests and for entrypoints that need no database."""
+
+    scope = Scope.APP
+
+    def __init__(self, store: InMemoryStore | None = None) -> None:
+        super().__init__()
+        self._store = store or InMemoryStore()
+
+    @provide
+    def provide_store(self) -> InMemoryStore:
+        return self._store
+
+    @provide
+    def provide_organizations(self, store: InMemoryStore) -> OrganizationRepository:
+        return store.organizations
+
+    @provide
+    def provide_workflows(self, store: InMemoryStore) -> WorkflowRepository:
+        return store.workflows
+
+    @provide
+    def provide_configs(self, store: InMemoryStore) -> TelephonyConfigRepository:
+        return store.telephony_configs
+
+    @provide
+    def provide_runs(self, store: InMemoryStore) -> WorkflowRunRepository:
+        return store.runs
+
+    @provide
+    def provide_slots(self, store: InMemoryStore) -> CallSlots:
+        return store.slots
+
+    @provide
+    def provide_api_keys(self, store: InMemoryStore) -> ApiKeyRepository:
+        return store.api_keys
+
+    readiness = provide(InMemoryReadiness, provides=Readiness)
+
+
+class UseCasesProvider(Provider):
+    """Use cases, one per WebSocket connection or HTTP request."""
+
+    scope = Scope.SESSION
+
+    @provide
+    def provide_agent_stream(
+        self,
+        workflows: WorkflowRepository,
+        organizations: OrganizationRepository,
+        runs: WorkflowRunRepository,
+        slots: CallSlots,
+        providers: ProviderRegistry,
+        pipelines: PipelineRegistry,
+        clock: Clock,
+        run_numbers: RunNumbers,
+        policy: StreamPolicy,
+        guard: LookupFailureWindow,
+    ) -> AgentStream:
+        return AgentStream(
+            workflows,
+            organizations,
+            runs,
+            slots,
+            providers,
+            pipelines,
+            clock,
+            run_numbers,
+            policy,
+            lookup_guard=guard,
+        )
+
+    create_organization = provide(CreateOrganization)
+    create_agent = provide(CreateAgent)
+    add_cloudonix = provide(AddCloudonixConfiguration)
+    list_runs = provide(ListRuns)
+
+
+def make_container(settings: Settings, *providers: Provider) -> AsyncContainer:
+    """The app container; `providers` replace the default SQL persistence when given."""
+    persistence = providers or (SqlAdaptersProvider(),)
+    return make_async_container(
+        InfraProvider(), *persistence, UseCasesProvider(), context={Settings: settings}
+    )

@@ -1,0 +1,115 @@
+"""Settings from `AGENT_STREAM_*` environment variables (interfaces.md), parsed once at start."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./agent-stream.db"
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def _get(environ: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], check: str = "") -> T:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be {check or 'valid'}") from None
+
+
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _log_format(raw: str) -> str:
+    if raw not in ("console", "json"):
+        raise ValueError(raw)
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    cloudonix_api_url: str = "https://api.cloudonix.io"
+    secret_key: str | None = field(default=None, repr=False)
+    public_url: str = "http://127.0.0.1:8000"
+    handshake_timeout: float = 10.0
+    provider_timeout: float = 5.0
+    log_format: str = "console"
+    drain_timeout: float = 30.0
+    lookup_failures_per_minute: int = 20
+    instance_ttl: float = 30.0
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            database_url=_get(env, "AGENT_STREAM_DATABASE_URL", d.database_url, str),
+            cloudonix_api_url=_get(env, "AGENT_STREAM_CLOUDONIX_API_URL", d.cloudonix_api_url, str).rstrip(
+                "/"
+            ),
+            secret_key=_get(env, "AGENT_STREAM_SECRET_KEY", None, str),
+            public_url=_get(env, "AGENT_STREAM_PUBLIC_URL", d.public_url, str).rstrip("/"),
+            handshake_timeout=_get(
+                env,
+                "AGENT_STREAM_HANDSHAKE_TIMEOUT",
+                d.handshake_timeout,
+                _positive,
+                "a positive number of seconds",
+            ),
+            provider_timeout=_get(
+                env,
+                "AGENT_STREAM_PROVIDER_TIMEOUT",
+                d.provider_timeout,
+                _positive,
+                "a positive number of seconds",
+            ),
+            log_format=_get(env, "AGENT_STREAM_LOG_FORMAT", d.log_format, _log_format, "'console' or 'json'"),
+            drain_timeout=_get(
+                env,
+                "AGENT_STREAM_DRAIN_TIMEOUT",
+                d.drain_timeout,
+                _positive,
+                "a positive number of seconds",
+            ),
+            lookup_failures_per_minute=_get(
+                env,
+                "AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE",
+                d.lookup_failures_per_minute,
+                _non_negative_int,
+                "a whole number >= 0",
+            ),
+            instance_ttl=_get(
+                env,
+                "AGENT_STREAM_INSTANCE_TTL",
+                d.instance_ttl,
+                _positive,
+                "a positive number of seconds",
+            ),
+        )
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,55 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from dishka import AsyncContainer
+from dishka.integrations.litestar import setup_dishka
+from litestar import Litestar
+
+from application.ports.repositories import CallSlots
+from application.ports.system import Clock
+from entrypoints.settings import Settings
+from entrypoints.web.health import health, ready
+from entrypoints.web.stream import agent_stream, agent_stream_with_provider
+
+log = structlog.get_logger(__name__)
+
+
+async def _heartbeat(container: AsyncContainer, settings: Settings) -> None:
+    """Renew this instance's slot leases so they outlive calls, but not a crashed instance."""
+    slots = await container.get(CallSlots)
+    clock = await container.get(Clock)
+    interval = max(settings.instance_ttl / 3, 0.5)
+    while True:
+        try:
+            await slots.heartbeat(settings.instance_id, clock.now(), settings.instance_ttl)
+        except Exception:
+            log.exception("heartbeat_failed")
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        beat = asyncio.create_task(_heartbeat(container, settings), name="slot-heartbeat")
+        log.info("service_started", instance_id=settings.instance_id)
+        try:
+            yield
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await container.close()
+
+    app = Litestar(
+        route_handlers=[health, ready, agent_stream, agent_stream_with_provider],
+        lifespan=[lifespan],
+        debug=False,
+    )
+    setup_dishka(container, app)
+    return app

@@ -1,0 +1,76 @@
+"""The Cloudonix side of a call, as a test drives it: a real WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+CONNECTED = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+
+
+def start_event(
+    session: str, account_sid: str | None = "acme", stream_sid: str = "MZ-e2e", **extra: Any
+) -> dict[str, Any]:
+    start: dict[str, Any] = {
+        "streamSid": stream_sid,
+        "callSid": f"CA-{session}",
+        "session": session,
+        "from": "+15555550100",
+        "to": "+15555550199",
+        "context": "inbound",
+        "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        "customParameters": {},
+    }
+    if account_sid is not None:
+        start["accountSid"] = account_sid
+    start.update(extra)
+    return {"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": start}
+
+
+def stop_event(stream_sid: str = "MZ-e2e") -> dict[str, Any]:
+    return {"event": "stop", "sequenceNumber": "99", "streamSid": stream_sid, "stop": {}}
+
+
+@dataclass
+class CallResult:
+    code: int | None
+    reason: str | None
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Caller:
+    """Connects, sends what the test says, and collects what the server sends until it closes."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.received: list[dict[str, Any]] = []
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    async def wait_closed(self, timeout: float = 10.0) -> CallResult:
+        try:
+            async with asyncio.timeout(timeout):
+                async for message in self.ws:
+                    self.received.append(json.loads(message))
+        except ConnectionClosed:
+            pass
+        return CallResult(self.ws.close_code, self.ws.close_reason, self.received)
+
+
+async def call(url: str, *messages: dict[str, Any] | str, timeout: float = 10.0) -> CallResult:
+    """Send `messages` in order, then wait for the server to close."""
+    async with connect(url, compression=None, open_timeout=10) as ws:
+        caller = Caller(ws)
+        for message in messages:
+            try:
+                await caller.send(message)
+            except ConnectionClosed:
+                break
+        return await caller.wait_closed(timeout)

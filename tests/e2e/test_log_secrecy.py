@@ -1,0 +1,65 @@
+"""Whatever happens on a call, the logs never hold the query string, a bearer token, the agent UUID
+or a full phone number, and every line of a call carries its run id."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from entrypoints.logging import make_formatter
+
+from tests.caller import CONNECTED, call, start_event, stop_event
+from tests.e2e.conftest import Tenant
+from tests.standins.cloudonix import CloudonixStandIn
+
+
+@pytest.fixture
+def captured_logs(app_url: str) -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(make_formatter("json"))  # what `serve` installs with AGENT_STREAM_LOG_FORMAT=json
+    root.addHandler(handler)
+    try:
+        yield buffer
+    finally:
+        root.removeHandler(handler)
+
+
+async def test_no_secret_reaches_the_logs(
+    captured_logs: io.StringIO, tenant: Tenant, cloudonix: CloudonixStandIn
+):
+    cloudonix.add_session(tenant.domain, "S-logs")
+    await call(tenant.stream_url(), CONNECTED, start_event("S-logs"), stop_event())  # happy
+    await call(tenant.stream_url(), CONNECTED, start_event("S-unknown"))  # validation refused
+    await call(tenant.stream_url(Domain="nobody"), CONNECTED, start_event("S"))  # unknown domain
+    await call(tenant.stream_url(), "{bad json")  # malformed
+    cloudonix.respond_with("validate", 500)
+    await call(tenant.stream_url(), CONNECTED, start_event("S-logs"))  # provider error
+
+    text = captured_logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert any(line["event"] == "run_minted" for line in lines), text[:2000]
+    forbidden = [
+        tenant.token,
+        str(tenant.agent_uuid),
+        "+15555550100",
+        "15555550199",
+        "Domain=",
+        "callId=",
+        "provider=cloudonix&",
+        "from=%2B1555",
+    ]
+    for secret in forbidden:
+        assert secret not in text, f"{secret!r} leaked into the logs"
+    # what the logs do carry: the run, the provider, the domain, masked numbers
+    minted = [line for line in lines if line["event"] == "run_minted"]
+    assert all(line["run_id"].startswith("WR-AGS-") for line in minted)
+    assert all(line["provider"] == "cloudonix" for line in minted)
+    assert any(line.get("caller") == "***0100" for line in minted)
+    ended = [line for line in lines if line["event"] == "call_ended"]
+    assert ended and all("run_id" in line and "domain" in line for line in ended)

@@ -1,0 +1,148 @@
+"""Use cases wired by hand to the in-memory adapters (no container, no mocks of our code)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from adapters.cloudonix.call import TwilioFramedCalls
+from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
+from adapters.memory.repositories import InMemoryStore
+from adapters.pipelines.linetest import LineTestPipeline
+from adapters.system.clock import FixedClock, SequentialRunNumbers
+from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, StreamPolicy
+from application.cloudonix_handshake import CloudonixHandshake
+from application.providers import ProviderRegistry
+from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
+from domain.close_policy import Close
+from domain.lookup_guard import LookupFailureWindow
+from domain.stream_request import AgentStreamRequest
+from domain.telephony import TelephonyConfig
+from domain.workflow_run import WorkflowRun
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+TOKEN = "cx-bearer-token-of-org-a"
+
+
+def start_message(session: str = "S-1", account_sid: str | None = "acme", **extra: Any) -> dict[str, Any]:
+    start: dict[str, Any] = {
+        "streamSid": "MZ-1",
+        "callSid": "CA-1",
+        "session": session,
+        "from": "+15555550100",
+        "to": "+15555550199",
+        "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+    }
+    if account_sid is not None:
+        start["accountSid"] = account_sid
+    start.update(extra)
+    return {"event": "start", "sequenceNumber": "1", "streamSid": "MZ-1", "start": start}
+
+
+CONNECTED = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+STOP = {"event": "stop", "sequenceNumber": "9", "streamSid": "MZ-1", "stop": {"callSid": "CA-1"}}
+
+
+@dataclass
+class World:
+    store: InMemoryStore
+    sessions: InMemoryProviderSessions
+    clock: FixedClock
+    guard: LookupFailureWindow
+    organization: Organization
+    workflow: Workflow
+    handshake_timeout: float = 1.0
+    pipelines: dict[str, Any] = field(default_factory=dict)
+
+    def use_case(self) -> AgentStream:
+        handshake = CloudonixHandshake(
+            self.store.telephony_configs, self.sessions, TwilioFramedCalls(), self.handshake_timeout
+        )
+        return AgentStream(
+            self.store.workflows,
+            self.store.organizations,
+            self.store.runs,
+            self.store.slots,
+            ProviderRegistry({"cloudonix": handshake}),
+            PipelineRegistry({"linetest": LineTestPipeline(), **self.pipelines}),
+            self.clock,
+            SequentialRunNumbers(42),
+            StreamPolicy(instance_id="test-instance"),
+            lookup_guard=self.guard,
+            monotonic=lambda: self.clock.now().timestamp(),
+        )
+
+    def url(
+        self, agent: str | None = None, path_provider: str | None = None, **query: str
+    ) -> AgentStreamRequest:
+        params = {
+            "provider": "cloudonix",
+            "Domain": "acme",
+            "callId": "call-77",
+            "from": "+15555550100",
+            "to": "+15555550199",
+        }
+        params.update(query)
+        params = {k: v for k, v in params.items() if v != "<absent>"}
+        return AgentStreamRequest.parse(agent or str(self.workflow.uuid), params, path_provider)
+
+    async def stream(
+        self, request: AgentStreamRequest, socket: InMemoryCallSocket, client: str = "10.0.0.1"
+    ) -> Close:
+        return await asyncio.wait_for(
+            self.use_case().execute(AgentStreamCommand(request, client), socket), timeout=10
+        )
+
+    async def runs(self) -> list[WorkflowRun]:
+        assert self.workflow.id is not None
+        return await self.store.runs.list_for_workflow(self.workflow.id, 100)
+
+    async def live_slots(self) -> int:
+        assert self.organization.id is not None
+        return await self.store.slots.live_count(self.organization.id, self.clock.now())
+
+
+async def build_world(max_calls: int = 10, minutes: int = 1000, token: str = TOKEN) -> World:
+    store = InMemoryStore()
+    org = await store.organizations.add(Organization(name="org-a", max_concurrent_calls=max_calls))
+    assert org.id is not None
+    user = await store.organizations.add_user(User(organization_id=org.id, monthly_minutes=minutes))
+    assert user.id is not None
+    workflow = await store.workflows.add(
+        Workflow(
+            uuid=uuid4(),
+            organization_id=org.id,
+            user_id=user.id,
+            name="front desk",
+            definition=AgentDefinition(),
+            status=WorkflowStatus.DRAFT,
+            template_variables={"company": "Acme"},
+            created_at=T0,
+            updated_at=T0,
+        )
+    )
+    await store.telephony_configs.add(TelephonyConfig.cloudonix(org.id, "acme", token))
+    sessions = InMemoryProviderSessions()
+    sessions.add_session("acme.cloudonix.net", "S-1", TOKEN)
+    return World(store, sessions, FixedClock(T0), LookupFailureWindow(limit=5), org, workflow)
+
+
+@pytest.fixture
+async def world() -> World:
+    return await build_world()
+
+
+def socket_with(*messages: dict[str, Any] | str) -> InMemoryCallSocket:
+    socket = InMemoryCallSocket()
+    for message in messages:
+        if isinstance(message, str):
+            socket.feed(message)
+        else:
+            socket.feed_json(message)
+    return socket
