@@ -50,6 +50,7 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
         route_handlers=[health, ready, agent_stream, agent_stream_with_provider],
         lifespan=[lifespan],
         debug=False,
+        logging_config=None,  # logging is ours (entrypoints.logging): one format, secrets scrubbed
     )
     setup_dishka(container, app)
     return app
