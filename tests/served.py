@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_app(settings: Settings, *providers: Provider) -> Iterator[str]:
+def served_app(settings: Settings, *providers: Provider, port: int | None = None) -> Iterator[str]:
     """Serve the app as `agent-stream serve` does; yields its base URL (http://127.0.0.1:port)."""
-    port = free_port()
+    port = port or free_port()
     app = create_app(settings, make_container(settings, *providers))
     config = uvicorn.Config(
         app,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from application import log_context
+from application.live_calls import LiveCallRegistry
 from application.ports.calls import AgentPipeline, CallOutcome, CallSocket
 from application.ports.repositories import (
     CallSlots,
@@ -79,6 +80,7 @@ class AgentStream:
         run_numbers: RunNumbers,
         policy: StreamPolicy,
         lookup_guard: LookupFailureWindow | None = None,
+        live_calls: LiveCallRegistry | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._workflows = workflows
@@ -91,6 +93,7 @@ class AgentStream:
         self._run_numbers = run_numbers
         self._policy = policy
         self._guard = lookup_guard
+        self._live_calls = live_calls if live_calls is not None else LiveCallRegistry()
         self._monotonic = monotonic
 
     async def execute(self, command: AgentStreamCommand, socket: CallSocket) -> Close:
@@ -200,11 +203,21 @@ class AgentStream:
             run.start(self._clock.now())  # 6
             await self._runs.save(run)
             call = await opener.open(socket, command.request, workflow, run)  # 7
-            _merge_start_context(run, call.start)
-            await self._runs.save(run)
-            pipeline = self._pipelines.get(workflow.definition.engine)
-            log.info("call_started", extra={"engine": workflow.definition.engine})
-            outcome = await pipeline.run(call, workflow.definition, dict(run.initial_context))  # 8
+            try:
+                _merge_start_context(run, call.start)
+                await self._runs.save(run)
+                pipeline = self._pipelines.get(workflow.definition.engine)
+                log.info("call_started", extra={"engine": workflow.definition.engine})
+                if run.id is not None:
+                    self._live_calls.register(run.id, call)
+                outcome = await pipeline.run(call, workflow.definition, dict(run.initial_context))  # 8
+                if call.ended_by is not None:  # ended through call control, from in or outside
+                    outcome.end_reason = call.ended_by
+            finally:
+                if run.id is not None:
+                    self._live_calls.unregister(run.id)
+                await _shielded(call.aclose())
+                run.logs["media"] = call.stats()
         except StreamRefusedError as exc:
             refusal = exc
         except asyncio.CancelledError:

@@ -1,22 +1,43 @@
-"""The live call over Twilio-compatible framing (Cloudonix's media stream)."""
+"""The live call over Twilio-compatible framing (Cloudonix's media stream).
+
+Inbound frames become provider-neutral events; a bad frame is counted by kind and skipped, never
+the end of the call. Outbound audio goes through the call's `OutboundPacer` (20 ms frames at real
+time, at most 100 ms ahead). Call control goes through the provider's REST API: closing the socket
+alone would leave a Cloudonix caller listening to the CXML's `<Pause>`.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import structlog
+
+from adapters.media.frames import BadFrame, OutboundFramer, parse_inbound
+from adapters.media.g711 import codec_for
+from adapters.media.pacer import OutboundPacer
 from application.ports.calls import (
     ActiveCall,
+    AudioIn,
+    CallControlError,
     CallFactory,
     CallSocket,
-    DtmfIn,
     InboundEvent,
     MarkIn,
     ProviderCallRef,
     ProviderSessions,
     StopIn,
 )
+from domain.close_policy import NORMAL_CLOSE
 from domain.stream_events import StreamStart
+from domain.workflow_run import EndReason
+
+log = structlog.get_logger(__name__)
+
+HANGUP_DRAIN_SECONDS = 5.0  # the goodbye may play this long before the hang-up goes out
+_STOP = StopIn()
 
 
 class TwilioFramedCall(ActiveCall):
@@ -26,51 +47,124 @@ class TwilioFramedCall(ActiveCall):
         start: StreamStart,
         control: ProviderSessions,
         ref: ProviderCallRef,
+        on_bad_frame: Callable[[str], None] | None = None,
+        hangup_drain_seconds: float = HANGUP_DRAIN_SECONDS,
     ) -> None:
         self.start = start
+        self.ended_by: str | None = None
         self._socket = socket
         self._control = control
         self._ref = ref
+        self._codec = codec_for(start.media_format.encoding)
+        self._pacer = OutboundPacer(socket.send, OutboundFramer(start.stream_sid, self._codec))
+        self._pacer.start()
+        self._on_bad_frame = on_bad_frame
+        self._drain_seconds = hangup_drain_seconds
+        self._ending: asyncio.Lock = asyncio.Lock()
+        self._frames_in = 0
+        self._bad: Counter[str] = Counter()
+
+    # inbound -------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[InboundEvent]:
+        receive = self._socket.receive
+        stream_sid = self.start.stream_sid
+        codec = self._codec
         while True:
-            message = await self._socket.receive()
+            message = await receive()
             if message is None:
-                yield StopIn()
+                yield _STOP
                 return
-            try:
-                frame = json.loads(message)
-            except ValueError:
+            event = parse_inbound(message, stream_sid, codec)
+            if event is None:
                 continue
-            if not isinstance(frame, dict):
-                continue
-            event = frame.get("event")
-            if event == "stop":
-                yield StopIn()
+            if type(event) is AudioIn:
+                self._frames_in += 1
+                yield event
+            elif isinstance(event, BadFrame):
+                self._count_bad(event)
+            elif type(event) is StopIn:
+                yield event
                 return
-            if event == "dtmf":
-                yield DtmfIn(str((frame.get("dtmf") or {}).get("digit", "")))
-            elif event == "mark":
-                yield MarkIn(str((frame.get("mark") or {}).get("name", "")))
+            else:
+                if type(event) is MarkIn:
+                    self._pacer.on_mark_echo(event.name)
+                yield event
+
+    def _count_bad(self, frame: BadFrame) -> None:
+        self._bad[frame.kind] += 1
+        if self._bad[frame.kind] == 1:  # the first of each kind is logged; all are counted
+            log.warning("bad_frame_skipped", kind=frame.kind, detail=frame.detail)
+        if self._on_bad_frame is not None:
+            self._on_bad_frame(frame.kind)
+
+    # outbound ------------------------------------------------------------------------------
 
     async def play(self, pcm: bytes) -> None:
-        raise NotImplementedError
+        self._pacer.play(pcm)
+
+    async def play_encoded(self, payload: bytes) -> None:
+        """Queue audio already in the call's codec (a stored prompt) without a round trip."""
+        self._pacer.play_encoded(payload)
+
+    @property
+    def codec_name(self) -> str:
+        return self._codec.name
 
     async def mark(self, name: str) -> None:
-        raise NotImplementedError
+        self._pacer.mark(name)
 
     async def clear(self) -> None:
-        raise NotImplementedError
+        self._pacer.clear()
 
-    async def hang_up(self) -> None:
-        await self._control.hang_up(self._ref)
+    def playing(self) -> bool:
+        return self._pacer.queued_seconds() - self._pacer.played_seconds() > 1e-3
+
+    def played_seconds(self) -> float:
+        return self._pacer.played_seconds()
+
+    # call control --------------------------------------------------------------------------
+
+    async def hang_up(self, reason: str = EndReason.AGENT_HANGUP) -> None:
+        async with self._ending:
+            if self.ended_by is not None:
+                return
+            self.ended_by = str(reason)
+            await self._pacer.drain(timeout=self._drain_seconds)
+            try:
+                await self._control.hang_up(self._ref)
+            except CallControlError:
+                log.exception("hangup_failed")  # the run still ends; the metric counts it
+            await self._end_stream()
 
     async def transfer(self, destination: str) -> None:
-        await self._control.transfer(self._ref, destination)
+        async with self._ending:
+            if self.ended_by is not None:
+                raise CallControlError("the call has already ended")
+            await self._control.transfer(self._ref, destination)
+            self.ended_by = EndReason.TRANSFERRED
+            await self._end_stream()
+
+    async def _end_stream(self) -> None:
+        await self._pacer.aclose()
+        await self._socket.close(NORMAL_CLOSE)
+
+    async def aclose(self) -> None:
+        await self._pacer.aclose()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frames_in": self._frames_in,
+            "frames_out": self._pacer.frames_sent,
+            "bad_frames": dict(self._bad),
+        }
 
 
 class TwilioFramedCalls(CallFactory):
+    def __init__(self, on_bad_frame: Callable[[str], None] | None = None) -> None:
+        self._on_bad_frame = on_bad_frame
+
     def open(
         self, socket: CallSocket, start: StreamStart, control: ProviderSessions, ref: ProviderCallRef
     ) -> ActiveCall:
-        return TwilioFramedCall(socket, start, control, ref)
+        return TwilioFramedCall(socket, start, control, ref, on_bad_frame=self._on_bad_frame)

@@ -1,22 +1,154 @@
-"""The built-in `linetest` engine."""
+"""The built-in `linetest` engine: proves a line end to end without any AI service.
+
+It greets the caller, echoes each utterance back once the caller pauses (voice-activity detection,
+not a fixed threshold), stops its own audio the moment the caller talks over it (barge-in), and obeys
+DTMF: `#` hangs up through the provider, `0` transfers to the definition's `transfer_destination`,
+`*` replays the greeting. `max_call_seconds` ends the call through the provider too.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from application.ports.calls import ActiveCall, AgentPipeline, CallOutcome, DtmfIn, StopIn
+import structlog
+
+from adapters.media.g711 import MULAW
+from adapters.media.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
+from adapters.pipelines.assets import greeting_ulaw
+from application.ports.calls import (
+    ActiveCall,
+    AgentPipeline,
+    AudioIn,
+    CallControlError,
+    CallOutcome,
+    DtmfIn,
+    StopIn,
+)
 from domain.agents import AgentDefinition
 from domain.workflow_run import EndReason
 
+log = structlog.get_logger(__name__)
+
+PRE_ROLL_FRAMES = 3  # audio kept from before the detected onset, so the echo keeps the first sound
+TAIL_FRAMES = 3  # audio kept after the last voiced frame, so the echo keeps the word's end
+MAX_UTTERANCE_FRAMES = 1500  # 30 s: a longer utterance is echoed at this length
+
+
+@cache
+def greeting_pcm() -> bytes:
+    """The shipped greeting as 16-bit PCM, decoded once per process."""
+    return MULAW.decode(greeting_ulaw())
+
 
 class LineTestPipeline(AgentPipeline):
+    def __init__(self, vad_factory: Callable[[], VoiceActivityDetector] = VoiceActivityDetector) -> None:
+        self._vad_factory = vad_factory
+
     async def run(
         self, call: ActiveCall, definition: AgentDefinition, context: dict[str, Any]
     ) -> CallOutcome:
-        digits: list[str] = []
-        async for event in call.events():
-            if isinstance(event, DtmfIn):
-                digits.append(event.digit)
-            elif isinstance(event, StopIn):
+        return await _LineTest(call, definition, self._vad_factory()).run()
+
+
+class _LineTest:
+    def __init__(self, call: ActiveCall, definition: AgentDefinition, vad: VoiceActivityDetector) -> None:
+        self.call = call
+        self.definition = definition
+        self.vad = vad
+        self.recent: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES + 4)
+        self.utterance: list[bytes] | None = None
+        self.utterance_first_frame = 0
+        self.digits: list[str] = []
+        self.echoes = 0
+        self.barge_ins = 0
+        self.transfer_failures = 0
+
+    def gathered(self) -> dict[str, Any]:
+        return {
+            "dtmf": "".join(self.digits),
+            "utterances_echoed": self.echoes,
+            "barge_ins": self.barge_ins,
+            "transfer_failures": self.transfer_failures,
+        }
+
+    def outcome(self, reason: str) -> CallOutcome:
+        return CallOutcome(end_reason=self.call.ended_by or reason, gathered=self.gathered())
+
+    async def run(self) -> CallOutcome:
+        await self.greet()
+        try:
+            async with asyncio.timeout(self.definition.max_call_seconds):
+                return await self.converse()
+        except TimeoutError:
+            log.info("max_call_seconds_reached", seconds=self.definition.max_call_seconds)
+            await self.call.hang_up(EndReason.MAX_DURATION)
+            return self.outcome(EndReason.MAX_DURATION)
+
+    async def greet(self) -> None:
+        await self.call.play(greeting_pcm())
+        await self.call.mark("greeting")
+
+    async def converse(self) -> CallOutcome:
+        async for event in self.call.events():
+            kind = type(event)
+            if kind is AudioIn:
+                await self.hear(event.pcm)  # type: ignore[union-attr]
+            elif kind is DtmfIn:
+                ended = await self.on_digit(event.digit)  # type: ignore[union-attr]
+                if ended is not None:
+                    return ended
+            elif kind is StopIn:
                 break
-        return CallOutcome(end_reason=EndReason.CALLER_HANGUP, gathered={"dtmf": "".join(digits)})
+        return self.outcome(EndReason.CALLER_HANGUP)
+
+    async def hear(self, pcm: bytes) -> None:
+        vad_event = self.vad.feed(pcm)
+        self.recent.append(pcm)
+        utterance = self.utterance
+        if utterance is not None:
+            utterance.append(pcm)
+            if len(utterance) >= MAX_UTTERANCE_FRAMES:
+                await self.echo(len(utterance))
+            elif type(vad_event) is SpeechEnd:
+                voiced = vad_event.last_voiced - self.utterance_first_frame + 1
+                await self.echo(voiced + TAIL_FRAMES)
+        elif type(vad_event) is SpeechStart:
+            current = self.vad.frames - 1
+            keep = min(len(self.recent), current - vad_event.frame + 1 + PRE_ROLL_FRAMES)
+            self.utterance = list(self.recent)[-keep:]
+            self.utterance_first_frame = current - keep + 1
+            if self.call.playing():  # the caller talks over the agent: stop at once
+                await self.call.clear()
+                self.barge_ins += 1
+
+    async def echo(self, frames: int) -> None:
+        utterance, self.utterance = self.utterance or [], None
+        self.echoes += 1
+        await self.call.play(b"".join(utterance[:frames]))
+        await self.call.mark(f"echo-{self.echoes}")
+
+    async def on_digit(self, digit: str) -> CallOutcome | None:
+        self.digits.append(digit)
+        if digit == "#":
+            await self.call.hang_up(EndReason.AGENT_HANGUP)
+            return self.outcome(EndReason.AGENT_HANGUP)
+        if digit == "*":
+            await self.call.clear()
+            await self.greet()
+        elif digit == "0":
+            destination = self.definition.transfer_destination
+            if not destination:
+                log.info("transfer_not_configured")
+                return None
+            try:
+                await self.call.transfer(destination)
+            except CallControlError:
+                self.transfer_failures += 1
+                log.warning("transfer_failed")
+                return None
+            return self.outcome(EndReason.TRANSFERRED)
+        return None

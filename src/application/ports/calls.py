@@ -94,9 +94,16 @@ InboundEvent = AudioIn | DtmfIn | MarkIn | StopIn
 
 
 class ActiveCall(Protocol):
-    """A live call as the agent sees it: events in, audio out, call control."""
+    """A live call as the agent sees it: events in, audio out, call control.
+
+    `hang_up` and `transfer` act through the provider's REST API (closing the socket alone does
+    not end a Cloudonix call) and then end the event stream: `events()` yields `StopIn` next.
+    `ended_by` says which of them ended the call (an `EndReason` value), `None` while the caller's
+    side has not been ended by us.
+    """
 
     start: StreamStart
+    ended_by: str | None
 
     @abstractmethod
     def events(self) -> AsyncIterator[InboundEvent]:
@@ -114,10 +121,30 @@ class ActiveCall(Protocol):
         """Drop queued audio at once and tell the provider to drop its buffer."""
 
     @abstractmethod
-    async def hang_up(self) -> None: ...
+    def playing(self) -> bool:
+        """True while queued agent audio has not finished playing to the caller."""
 
     @abstractmethod
-    async def transfer(self, destination: str) -> None: ...
+    def played_seconds(self) -> float:
+        """Seconds of agent audio the caller has heard so far (cut audio excluded)."""
+
+    @abstractmethod
+    async def hang_up(self, reason: str = "agent_hangup") -> None:
+        """Let the agent's last words play (at most a few seconds), end the call through the
+        provider, then close the stream. A provider failure is logged, never raised: the call ends."""
+
+    @abstractmethod
+    async def transfer(self, destination: str) -> None:
+        """Move the caller to `destination`; raises `CallControlError` when the transfer failed
+        (the call then goes on)."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release the call's resources (its outbound pacing); idempotent."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Media counters for the run's logs: frames in and out, bad frames by kind."""
 
 
 @dataclass(slots=True)

@@ -20,8 +20,13 @@ def test_month_start():
 
 
 def test_definition_round_trip_and_validation():
-    raw = {"engine": "linetest", "greeting": "hi", "transfer_destination": "+15555550123",
-           "max_call_seconds": 30, "extra": {"a": 1}}
+    raw = {
+        "engine": "linetest",
+        "greeting": "hi",
+        "transfer_destination": "+15555550123",
+        "max_call_seconds": 30,
+        "extra": {"a": 1},
+    }
     assert AgentDefinition.from_dict(raw).to_dict() == raw
     with pytest.raises(InvalidDefinitionError) as info:
         AgentDefinition.from_dict({"engine": "nope"})

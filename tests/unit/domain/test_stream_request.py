@@ -10,7 +10,13 @@ def test_parses_the_spec_query():
     agent = uuid4()
     request = AgentStreamRequest.parse(
         str(agent),
-        {"provider": "cloudonix", "Domain": "acme", "callId": "c-1", "from": "+15555550100", "to": "+15555550199"},
+        {
+            "provider": "cloudonix",
+            "Domain": "acme",
+            "callId": "c-1",
+            "from": "+15555550100",
+            "to": "+15555550199",
+        },
     )
     assert request == AgentStreamRequest(agent, "cloudonix", "acme", "c-1", "+15555550100", "+15555550199")
 
@@ -44,8 +50,11 @@ query_values = st.one_of(st.none(), st.text(max_size=40))
 def test_parsing_never_fails_and_follows_the_precedence_rules(
     agent, provider, path_provider, domain, call_id, call_sid
 ):
-    query = {k: v for k, v in {"provider": provider, "Domain": domain, "callId": call_id,
-                               "CallSid": call_sid}.items() if v is not None}
+    query = {
+        k: v
+        for k, v in {"provider": provider, "Domain": domain, "callId": call_id, "CallSid": call_sid}.items()
+        if v is not None
+    }
     request = AgentStreamRequest.parse(agent, query, path_provider=path_provider)
     if path_provider and path_provider.strip():
         assert request.provider == path_provider.strip().lower()
@@ -53,7 +62,12 @@ def test_parsing_never_fails_and_follows_the_precedence_rules(
         assert request.provider == provider.strip().lower()
     else:
         assert request.provider is None
-    expected_call_id = (call_id.strip() if call_id and call_id.strip()
-                        else call_sid.strip() if call_sid and call_sid.strip() else None)
+    expected_call_id = (
+        call_id.strip()
+        if call_id and call_id.strip()
+        else call_sid.strip()
+        if call_sid and call_sid.strip()
+        else None
+    )
     assert request.call_id == expected_call_id
     assert request.domain == (domain.strip() if domain and domain.strip() else None)
