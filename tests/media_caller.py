@@ -90,8 +90,8 @@ class MediaCaller:
             payload = base64.b64encode(ulaw[k : k + FRAME_BYTES]).decode()
             self._seq += 1
             await self.ws.send(
-                '{"event":"media","sequenceNumber":"%d","streamSid":"%s","media":{"track":"inbound",'
-                '"payload":"%s"}}' % (self._seq, self.stream_sid, payload)
+                f'{{"event":"media","sequenceNumber":"{self._seq}","streamSid":"{self.stream_sid}",'
+                f'"media":{{"track":"inbound","payload":"{payload}"}}}}'
             )
         return t0
 
@@ -119,7 +119,8 @@ class MediaCaller:
                 elif event == "mark":
                     name = message["mark"]["name"]
                     self.received.marks.append((now, name))
-                    await self.send_json({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+                    echo = {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}}
+                    await self.send_json(echo)
                 elif event == "clear":
                     self.received.clears.append(now)
                 else:
