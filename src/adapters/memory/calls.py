@@ -10,8 +10,19 @@ import asyncio
 import json
 from typing import Any
 
-from application.ports.calls import CallControlError, CallSocket, ProviderCallRef, ProviderSessions
+from collections.abc import AsyncIterator
+
+from application.ports.calls import (
+    ActiveCall,
+    CallControlError,
+    CallSocket,
+    InboundEvent,
+    ProviderCallRef,
+    ProviderSessions,
+    StopIn,
+)
 from domain.close_policy import Close
+from domain.stream_events import StreamStart
 
 
 class InMemoryCallSocket(CallSocket):
@@ -79,3 +90,81 @@ class InMemoryProviderSessions(ProviderSessions):
 
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
         self.transfers.append((call.domain, call.session, destination))
+
+
+class InMemoryActiveCall(ActiveCall):
+    """A live call in memory: tests push inbound events and read what the agent did.
+
+    Playback is modelled simply: audio queued by `play` is "playing" until `clear`, or until the
+    test calls `finish_playback()`; with `instant_playback` it is never playing.
+    """
+
+    def __init__(
+        self, start: StreamStart, fail_transfer: bool = False, instant_playback: bool = False
+    ) -> None:
+        self.start = start
+        self.ended_by: str | None = None
+        self.played: list[bytes] = []
+        self.marks: list[str] = []
+        self.clears = 0
+        self.operations: list[str] = []  # "play", "mark:<name>", "clear", "hang_up:<reason>", ...
+        self.transfers: list[str] = []
+        self.fail_transfer = fail_transfer
+        self.instant_playback = instant_playback
+        self.closed = False
+        self._inbox: asyncio.Queue[InboundEvent] = asyncio.Queue()
+        self._playing = False
+
+    def push(self, *events: InboundEvent) -> None:
+        for event in events:
+            self._inbox.put_nowait(event)
+
+    def finish_playback(self) -> None:
+        self._playing = False
+
+    async def events(self) -> AsyncIterator[InboundEvent]:
+        while True:
+            event = await self._inbox.get()
+            yield event
+            if isinstance(event, StopIn):
+                return
+
+    async def play(self, pcm: bytes) -> None:
+        self.played.append(pcm)
+        self.operations.append("play")
+        self._playing = not self.instant_playback
+
+    async def mark(self, name: str) -> None:
+        self.marks.append(name)
+        self.operations.append(f"mark:{name}")
+
+    async def clear(self) -> None:
+        self.clears += 1
+        self.operations.append("clear")
+        self._playing = False
+
+    def playing(self) -> bool:
+        return self._playing
+
+    def played_seconds(self) -> float:
+        return sum(len(pcm) for pcm in self.played) / 16000
+
+    async def hang_up(self, reason: str = "agent_hangup") -> None:
+        self.operations.append(f"hang_up:{reason}")
+        if self.ended_by is None:
+            self.ended_by = reason
+            self._inbox.put_nowait(StopIn())
+
+    async def transfer(self, destination: str) -> None:
+        self.operations.append(f"transfer:{destination}")
+        if self.fail_transfer:
+            raise CallControlError("destination busy")
+        self.transfers.append(destination)
+        self.ended_by = "transferred"
+        self._inbox.put_nowait(StopIn())
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    def stats(self) -> dict[str, Any]:
+        return {"played_chunks": len(self.played)}
