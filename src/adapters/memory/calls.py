@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
-
 from collections.abc import AsyncIterator
+from typing import Any
 
 from application.ports.calls import (
     ActiveCall,
