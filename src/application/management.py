@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.repositories import (
+    DuplicateError,
     OrganizationRepository,
     TelephonyConfigRepository,
     WorkflowRepository,
@@ -16,12 +18,94 @@ from application.ports.repositories import (
 from application.ports.system import Clock
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
 from domain.api_keys import hash_api_key, new_api_key
-from domain.telephony import TelephonyConfig
+from domain.telephony import TelephonyConfig, normalize_cloudonix_domain
 from domain.workflow_run import WorkflowRun
+
+MAX_NAME_LENGTH = 255
+MAX_TOKEN_LENGTH = 4096
+MAX_RUNS_PAGE = 200
+_DOMAIN_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?)*"
+)
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: fits an HTTP header
 
 
 class NotFoundError(LookupError):
     """The object does not exist in the caller's organisation."""
+
+
+class InvalidInputError(ValueError):
+    """A value a use case refuses; `field` names it (the REST API answers 422)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        super().__init__(f"{field_name}: {message}")
+
+
+class ConfigurationExistsError(DuplicateError):
+    """The organisation has a configuration for this provider and domain already."""
+
+
+def _text(value: str, field_name: str, *, required: bool = True, max_length: int = MAX_NAME_LENGTH) -> str:
+    """`value` without surrounding whitespace; refuses empty (when `required`), long, or NUL text."""
+    stripped = value.strip()
+    if required and not stripped:
+        raise InvalidInputError(field_name, "must not be empty")
+    if len(stripped) > max_length:
+        raise InvalidInputError(field_name, f"must be at most {max_length} characters")
+    _json_document(stripped, field_name)
+    return stripped
+
+
+def _json_document(value: Any, field_name: str) -> None:
+    """Text anywhere in a JSON document must be storable: no NUL characters (PostgreSQL refuses them)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInputError(field_name, "must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _json_document(key, field_name)
+            _json_document(item, field_name)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _json_document(item, field_name)
+
+
+def _status(value: str) -> WorkflowStatus:
+    try:
+        return WorkflowStatus(value)
+    except ValueError:
+        raise InvalidInputError("status", "must be 'draft' or 'published'") from None
+
+
+def _definition(raw: dict[str, Any]) -> AgentDefinition:
+    definition = AgentDefinition.from_dict(raw)
+    _json_document(raw, "definition")
+    return definition
+
+
+def _template_variables(raw: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InvalidInputError("template_context_variables", "must be a JSON object")
+    _json_document(raw, "template_context_variables")
+    return dict(raw)
+
+
+def cloudonix_domain(value: str, field_name: str = "domain_id") -> str:
+    """The normalised Cloudonix domain of `value` (protocol.md §7); refuses what is no domain name."""
+    normalized = normalize_cloudonix_domain(value)
+    if not normalized:
+        raise InvalidInputError(field_name, "must not be empty")
+    if not _DOMAIN_NAME.fullmatch(normalized):
+        raise InvalidInputError(field_name, "must be a domain name such as 'acme' or 'voice.example.com'")
+    return normalized
+
+
+async def _agent_in(workflows: WorkflowRepository, organization_id: int, agent_uuid: UUID) -> Workflow:
+    workflow = await workflows.get_by_uuid(agent_uuid)
+    if workflow is None or workflow.id is None or workflow.organization_id != organization_id:
+        raise NotFoundError("agent")
+    return workflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +155,15 @@ class CreateAgent:
         self._clock = clock
 
     async def execute(self, organization_id: int, draft: AgentDraft, user_id: int | None = None) -> Workflow:
-        """Raises `NotFoundError` for an unknown organisation, `ValueError` for a bad definition."""
+        """Raises `NotFoundError` for an unknown organisation, `ValueError` for a bad definition
+        (`InvalidDefinitionError`) or another bad field (`InvalidInputError`)."""
         organization = await self._organizations.get(organization_id)
         if organization is None:
             raise NotFoundError("organization")
-        definition = AgentDefinition.from_dict(draft.definition)
+        name = _text(draft.name, "name")
+        definition = _definition(draft.definition)
+        status = _status(draft.status)
+        variables = _template_variables(draft.template_variables)
         owner = user_id if user_id is not None else await self._owner_of(organization_id)
         now = self._clock.now()
         return await self._workflows.add(
@@ -83,10 +171,10 @@ class CreateAgent:
                 uuid=uuid4(),
                 organization_id=organization_id,
                 user_id=owner,
-                name=draft.name,
+                name=name,
                 definition=definition,
-                status=WorkflowStatus(draft.status),
-                template_variables=dict(draft.template_variables),
+                status=status,
+                template_variables=variables,
                 created_at=now,
                 updated_at=now,
             )
@@ -106,12 +194,21 @@ class AddCloudonixConfiguration:
     async def execute(
         self, organization_id: int, domain: str, bearer_token: str, name: str = ""
     ) -> TelephonyConfig:
-        """Raises `ValueError` for an empty domain or token, `DuplicateError` for a repeat."""
-        if not bearer_token.strip():
-            raise ValueError("bearer_token must not be empty")
-        return await self._configs.add(
-            TelephonyConfig.cloudonix(organization_id, domain, bearer_token.strip(), name)
-        )
+        """Raises `InvalidInputError` (a `ValueError`) for a bad domain, token or name, and
+        `ConfigurationExistsError` (a `DuplicateError`) for a second one of the same domain."""
+        normalized = cloudonix_domain(domain)
+        token = _text(bearer_token, "bearer_token", max_length=MAX_TOKEN_LENGTH)
+        if not _HEADER_SAFE.fullmatch(token):
+            raise InvalidInputError("bearer_token", "must be printable ASCII without spaces")
+        label = _text(name, "name", required=False)
+        try:
+            return await self._configs.add(
+                TelephonyConfig.cloudonix(organization_id, normalized, token, label)
+            )
+        except DuplicateError as exc:
+            raise ConfigurationExistsError(
+                f"a Cloudonix configuration for {normalized} exists already in this organisation"
+            ) from exc
 
 
 class ListRuns:
@@ -135,3 +232,110 @@ class ListRuns:
         ):
             raise NotFoundError("agent")
         return await self._runs.list_for_workflow(workflow.id, limit, before_id)
+
+    async def page(
+        self, organization_id: int, agent_uuid: UUID, limit: int = 50, before_id: int | None = None
+    ) -> RunPage:
+        """One page of the agent's Runs tab, newest first; `next_before_id` continues it."""
+        if not 1 <= limit <= MAX_RUNS_PAGE:
+            raise InvalidInputError("limit", f"must be between 1 and {MAX_RUNS_PAGE}")
+        runs = await self.execute(agent_uuid, limit + 1, before_id, organization_id)
+        items = runs[:limit]
+        more = len(runs) > limit
+        return RunPage(items=items, next_before_id=items[-1].id if more and items else None)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    items: list[WorkflowRun]
+    next_before_id: int | None
+
+
+class ListAgents:
+    def __init__(self, workflows: WorkflowRepository) -> None:
+        self._workflows = workflows
+
+    async def execute(self, organization_id: int) -> list[Workflow]:
+        """The organisation's agents, oldest first."""
+        return await self._workflows.list_for_organization(organization_id)
+
+
+class GetAgent:
+    def __init__(self, workflows: WorkflowRepository) -> None:
+        self._workflows = workflows
+
+    async def execute(self, organization_id: int, agent_uuid: UUID) -> Workflow:
+        """Raises `NotFoundError` unless the agent belongs to `organization_id`."""
+        return await _agent_in(self._workflows, organization_id, agent_uuid)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentChanges:
+    """A partial update: `None` leaves a field as it is."""
+
+    name: str | None = None
+    definition: dict[str, Any] | None = None
+    status: str | None = None
+    template_variables: dict[str, Any] | None = None
+
+
+class UpdateAgent:
+    def __init__(self, workflows: WorkflowRepository, clock: Clock) -> None:
+        self._workflows = workflows
+        self._clock = clock
+
+    async def execute(self, organization_id: int, agent_uuid: UUID, changes: AgentChanges) -> Workflow:
+        """Apply `changes` (validated as on creation); the UUID never changes. Raises
+        `NotFoundError`, `InvalidDefinitionError` or `InvalidInputError`."""
+        workflow = await _agent_in(self._workflows, organization_id, agent_uuid)
+        changed = False
+        if changes.name is not None:
+            workflow.name = _text(changes.name, "name")
+            changed = True
+        if changes.definition is not None:
+            workflow.definition = _definition(changes.definition)
+            changed = True
+        if changes.status is not None:
+            workflow.status = _status(changes.status)
+            changed = True
+        if changes.template_variables is not None:
+            workflow.template_variables = _template_variables(changes.template_variables)
+            changed = True
+        if not changed:
+            return workflow
+        workflow.updated_at = self._clock.now()
+        return await self._workflows.update(workflow)
+
+
+class ListConfigurations:
+    def __init__(self, configs: TelephonyConfigRepository) -> None:
+        self._configs = configs
+
+    async def execute(self, organization_id: int) -> list[TelephonyConfig]:
+        return await self._configs.list_for_organization(organization_id)
+
+
+class DeleteConfiguration:
+    def __init__(self, configs: TelephonyConfigRepository) -> None:
+        self._configs = configs
+
+    async def execute(self, organization_id: int, config_id: int) -> None:
+        """Raises `NotFoundError` unless the configuration belongs to `organization_id`."""
+        if not await self._configs.delete(organization_id, config_id):
+            raise NotFoundError("telephony configuration")
+
+
+class GetRun:
+    def __init__(self, workflows: WorkflowRepository, runs: WorkflowRunRepository) -> None:
+        self._workflows = workflows
+        self._runs = runs
+
+    async def execute(self, organization_id: int, run_id: int) -> WorkflowRun:
+        """Raises `NotFoundError` unless the run's agent belongs to `organization_id`."""
+        run = await self._runs.get(run_id)
+        if run is None:
+            raise NotFoundError("run")
+        workflow = await self._workflows.get_by_uuid(run.agent_uuid)
+        if workflow is None or workflow.id != run.workflow_id or workflow.organization_id != organization_id:
+            raise NotFoundError("run")
+        return run

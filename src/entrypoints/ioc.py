@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
+import structlog
 from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
+from litestar import Request
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.cloudonix.call import TwilioFramedCalls
@@ -25,11 +29,31 @@ from adapters.sql.repositories import (
     SqlWorkflowRunRepository,
 )
 from adapters.system.clock import RandomRunNumbers, SystemClock
+from adapters.system.crypto import (
+    FernetCredentialCipher,
+    WeakSecretKeyError,
+    load_or_create_key_file,
+    new_secret_key,
+)
 from application.agent_stream import AgentStream, PipelineRegistry, StreamPolicy
+from application.authentication import Authenticate, Caller
 from application.cloudonix_handshake import CloudonixHandshake
-from application.management import AddCloudonixConfiguration, CreateAgent, CreateOrganization, ListRuns
+from application.live_calls import LiveCallRegistry
+from application.management import (
+    AddCloudonixConfiguration,
+    CreateAgent,
+    CreateOrganization,
+    DeleteConfiguration,
+    GetAgent,
+    GetRun,
+    ListAgents,
+    ListConfigurations,
+    ListRuns,
+    UpdateAgent,
+)
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.calls import ProviderSessions
+from application.ports.credentials import CredentialCipher
 from application.ports.repositories import (
     CallSlots,
     OrganizationRepository,
@@ -39,9 +63,55 @@ from application.ports.repositories import (
 )
 from application.ports.system import Clock, Readiness, RunNumbers
 from application.providers import ProviderRegistry
+from application.runs_control import CallControlTasks, HangUpRun, TransferRun
+from application.stream_url import StreamUrl
 from domain.lookup_guard import LookupFailureWindow
 from domain.telephony import Provider as TelephonyProvider
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
+from entrypoints.web.api.auth import api_key_of
+
+log = structlog.get_logger(__name__)
+SECRET_KEY_VARIABLE = "AGENT_STREAM_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
+
+
+def secret_key_file(database_url: str) -> Path | None:
+    """Where the embedded SQLite database keeps its generated secret key: beside the database file,
+    same name, `.key` (`./agent-stream.db` -> `./agent-stream.key`); `None` for an in-memory one."""
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).with_suffix(".key")
+
+
+def credential_cipher(settings: Settings) -> CredentialCipher:
+    """The cipher of stored provider credentials, keyed by `AGENT_STREAM_SECRET_KEY`.
+
+    Without the variable, the embedded SQLite database uses a key file beside it, created (0600)
+    on first use, and says so in a warning; any other database refuses to start.
+    """
+    secret = settings.secret_key
+    if secret is None:
+        if not settings.embedded_database:
+            raise SettingsError(
+                f"{SECRET_KEY_VARIABLE} must be set: it encrypts the provider credentials stored in "
+                "the database (make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        path = secret_key_file(settings.database_url)
+        if path is None:
+            secret = new_secret_key()
+            log.warning("secret_key_ephemeral", reason=f"{SECRET_KEY_VARIABLE} unset, in-memory database")
+        else:
+            secret, created = load_or_create_key_file(path)
+            log.warning(
+                "secret_key_from_file",
+                key_file=str(path),
+                created=created,
+                reason=f"{SECRET_KEY_VARIABLE} unset; set it in production",
+            )
+    try:
+        return FernetCredentialCipher(secret)
+    except WeakSecretKeyError as exc:
+        raise SettingsError(f"{SECRET_KEY_VARIABLE}: {exc}") from None
 
 
 class InfraProvider(Provider):
@@ -52,6 +122,13 @@ class InfraProvider(Provider):
     clock = provide(SystemClock, provides=Clock)
     run_numbers = provide(RandomRunNumbers, provides=RunNumbers)
     transfers = provide(TransferCallbacks)
+    live_calls = provide(LiveCallRegistry)
+
+    @provide
+    async def provide_call_control_tasks(self) -> AsyncIterator[CallControlTasks]:
+        tasks = CallControlTasks()
+        yield tasks
+        await tasks.aclose()
 
     @provide
     async def provide_http_client(self, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
@@ -110,6 +187,10 @@ class SqlAdaptersProvider(Provider):
     @provide
     def provide_sessionmaker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return create_sessionmaker(engine)
+
+    @provide
+    def provide_credential_cipher(self, settings: Settings) -> CredentialCipher:
+        return credential_cipher(settings)
 
     organizations = provide(SqlOrganizationRepository, provides=OrganizationRepository)
     workflows = provide(SqlWorkflowRepository, provides=WorkflowRepository)
@@ -181,6 +262,7 @@ class UseCasesProvider(Provider):
         run_numbers: RunNumbers,
         policy: StreamPolicy,
         guard: LookupFailureWindow,
+        live_calls: LiveCallRegistry,
     ) -> AgentStream:
         return AgentStream(
             workflows,
@@ -193,17 +275,43 @@ class UseCasesProvider(Provider):
             run_numbers,
             policy,
             lookup_guard=guard,
+            live_calls=live_calls,
         )
 
     create_organization = provide(CreateOrganization)
     create_agent = provide(CreateAgent)
     add_cloudonix = provide(AddCloudonixConfiguration)
     list_runs = provide(ListRuns)
+    authenticate = provide(Authenticate)
+    list_agents = provide(ListAgents)
+    get_agent = provide(GetAgent)
+    update_agent = provide(UpdateAgent)
+    list_configurations = provide(ListConfigurations)
+    delete_configuration = provide(DeleteConfiguration)
+    get_run = provide(GetRun)
+    hang_up_run = provide(HangUpRun)
+    transfer_run = provide(TransferRun)
+
+    @provide
+    def provide_stream_url(self, settings: Settings, get_agent: GetAgent) -> StreamUrl:
+        return StreamUrl(get_agent, settings.public_url)
+
+
+class HttpProvider(Provider):
+    """Objects of one HTTP request: the request itself and the organisation its API key names."""
+
+    scope = Scope.REQUEST
+    request = from_context(provides=Request, scope=Scope.REQUEST)
+
+    @provide
+    async def provide_caller(self, request: Request, authenticate: Authenticate) -> Caller:  # type: ignore[type-arg]
+        """Raises `NotAuthenticatedError` (401) without a valid `Authorization: Bearer` API key."""
+        return await authenticate.execute(api_key_of(request.headers.get("authorization")))
 
 
 def make_container(settings: Settings, *providers: Provider) -> AsyncContainer:
     """The app container; `providers` replace the default SQL persistence when given."""
     persistence = providers or (SqlAdaptersProvider(),)
     return make_async_container(
-        InfraProvider(), *persistence, UseCasesProvider(), context={Settings: settings}
+        InfraProvider(), *persistence, UseCasesProvider(), HttpProvider(), context={Settings: settings}
     )

@@ -19,12 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.memory.repositories import InMemoryStore
 from adapters.sql.database import create_engine, create_sessionmaker, upgrade
 from adapters.sql.repositories import (
+    SqlApiKeyRepository,
     SqlCallSlots,
     SqlOrganizationRepository,
     SqlTelephonyConfigRepository,
     SqlWorkflowRepository,
     SqlWorkflowRunRepository,
 )
+from adapters.system.crypto import FernetCredentialCipher
+from application.ports.api_keys import ApiKeyRepository
 from application.ports.repositories import (
     CallSlots,
     OrganizationRepository,
@@ -35,6 +38,8 @@ from application.ports.repositories import (
 from domain.agents import Organization, User, Workflow
 from tests.contract.factories import OrganizationFactory, UserFactory, WorkflowFactory
 from tests.pg import fresh_postgres_database
+
+CONTRACT_SECRET_KEY = "contract-tests-secret-key"
 
 BACKENDS = [
     pytest.param("memory", marks=pytest.mark.memory),
@@ -60,6 +65,7 @@ class Backend:
     runs: WorkflowRunRepository
     slots: CallSlots
     other_instance_slots: CallSlots
+    api_keys: ApiKeyRepository
 
     async def new_organization(self, max_concurrent_calls: int = 10) -> Organization:
         return await self.organizations.add(
@@ -89,6 +95,7 @@ def memory_backend() -> Backend:
         runs=store.runs,
         slots=store.slots,
         other_instance_slots=store.slots,  # one process holds the whole store
+        api_keys=store.api_keys,
     )
 
 
@@ -98,10 +105,11 @@ def sql_backend(name: str, engine: AsyncEngine, other_engine: AsyncEngine) -> Ba
         name=name,
         organizations=SqlOrganizationRepository(sessions),
         workflows=SqlWorkflowRepository(sessions),
-        configs=SqlTelephonyConfigRepository(sessions),
+        configs=SqlTelephonyConfigRepository(sessions, FernetCredentialCipher(CONTRACT_SECRET_KEY)),
         runs=SqlWorkflowRunRepository(sessions),
         slots=SqlCallSlots(sessions),
         other_instance_slots=SqlCallSlots(create_sessionmaker(other_engine)),
+        api_keys=SqlApiKeyRepository(sessions),
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,15 +22,17 @@ from adapters.sql.repositories import (
     SqlWorkflowRunRepository,
 )
 from adapters.system.clock import SystemClock
+from adapters.system.crypto import FernetCredentialCipher
 from application.management import AddCloudonixConfiguration, AgentDraft, CreateAgent, CreateOrganization
 from domain.workflow_run import WorkflowRun
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 from tests.pg import fresh_postgres_database
-from tests.served import served_app
+from tests.served import free_port, served_app
 from tests.standins.cloudonix import CloudonixStandIn
 
 HANDSHAKE_TIMEOUT = 1.0
+SECRET_KEY = "e2e-secret-key-that-encrypts-provider-tokens"
 PROVIDER_TIMEOUT = 0.5
 
 
@@ -54,9 +57,16 @@ def cloudonix(cloudonix_api: CloudonixStandIn) -> Iterator[CloudonixStandIn]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, cloudonix_api: CloudonixStandIn) -> Settings:
+def app_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, cloudonix_api: CloudonixStandIn, app_port: int) -> Settings:
     return Settings(
         database_url=database_url,
+        public_url=f"http://127.0.0.1:{app_port}",
+        secret_key=SECRET_KEY,
         cloudonix_api_url=cloudonix_api.url,
         handshake_timeout=HANDSHAKE_TIMEOUT,
         provider_timeout=PROVIDER_TIMEOUT,
@@ -67,9 +77,9 @@ def settings(database_url: str, cloudonix_api: CloudonixStandIn) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def app_url(settings: Settings) -> Iterator[str]:
+def app_url(settings: Settings, app_port: int) -> Iterator[str]:
     configure_logging("json", logging.INFO)
-    with served_app(settings) as url:
+    with served_app(settings, port=app_port) as url:
         yield url
 
 
@@ -91,6 +101,12 @@ class Tenant:
     token: str
     app_url: str
     runs: SqlWorkflowRunRepository
+    api_key: str = ""  # the organisation's API key, for the REST API
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The REST API's `Authorization` header for this organisation."""
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     def stream_url(self, path_provider: bool = False, **query: str | None) -> str:
         params: dict[str, str | None] = {
@@ -121,7 +137,7 @@ class TenantFactory:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], app_url: str) -> None:
         self._organizations = SqlOrganizationRepository(sessions)
         self._workflows = SqlWorkflowRepository(sessions)
-        self._configs = SqlTelephonyConfigRepository(sessions)
+        self._configs = SqlTelephonyConfigRepository(sessions, FernetCredentialCipher(SECRET_KEY))
         self._api_keys = SqlApiKeyRepository(sessions)
         self.runs = SqlWorkflowRunRepository(sessions)
         self._app_url = app_url
@@ -149,7 +165,9 @@ class TenantFactory:
         token = token or f"cx-token-{uuid.uuid4().hex}"
         await AddCloudonixConfiguration(self._configs).execute(org.organization_id, domain, token)
         assert agent.id is not None
-        return Tenant(org.organization_id, agent.uuid, agent.id, domain, token, self._app_url, self.runs)
+        return Tenant(
+            org.organization_id, agent.uuid, agent.id, domain, token, self._app_url, self.runs, org.api_key
+        )
 
     async def add_config(self, organization_id: int, domain: str, token: str) -> None:
         await AddCloudonixConfiguration(self._configs).execute(organization_id, domain, token)
@@ -169,3 +187,10 @@ async def tenant(tenants: TenantFactory, cloudonix: CloudonixStandIn) -> Tenant:
     created = await tenants.create()
     cloudonix.add_domain(created.domain, created.token)
     return created
+
+
+@pytest.fixture
+async def api(app_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the served app (no credentials: pass `tenant.auth`)."""
+    async with httpx.AsyncClient(base_url=app_url, timeout=10) as client:
+        yield client

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 
 from entrypoints.logging import make_formatter
-
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import Tenant
 from tests.standins.cloudonix import CloudonixStandIn

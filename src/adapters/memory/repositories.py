@@ -306,10 +306,13 @@ class InMemoryCallSlots(CallSlots):
 
 
 class InMemoryApiKeyRepository(ApiKeyRepository):
-    def __init__(self) -> None:
+    def __init__(self, organizations: InMemoryOrganizationRepository | None = None) -> None:
+        self._organizations = organizations
         self._owners: dict[str, int] = {}
 
     async def add(self, organization_id: int, key_hash: str) -> None:
+        if self._organizations is not None:
+            self._organizations.require_organization(organization_id)
         if key_hash in self._owners:
             raise DuplicateError("api key exists")
         self._owners[key_hash] = organization_id
@@ -327,4 +330,4 @@ class InMemoryStore:
         self.telephony_configs = InMemoryTelephonyConfigRepository(self.organizations)
         self.runs = InMemoryWorkflowRunRepository(self.workflows)
         self.slots = InMemoryCallSlots(self.organizations)
-        self.api_keys = InMemoryApiKeyRepository()
+        self.api_keys = InMemoryApiKeyRepository(self.organizations)

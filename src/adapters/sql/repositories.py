@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from adapters.sql.models import (
     WorkflowRunRow,
 )
 from application.ports.api_keys import ApiKeyRepository
+from application.ports.credentials import CredentialCipher
 from application.ports.repositories import (
     CallSlots,
     DuplicateError,
@@ -115,22 +117,23 @@ def workflow_from_row(row: WorkflowRow) -> Workflow:
     )
 
 
-def telephony_config_values(config: TelephonyConfig) -> dict[str, Any]:
+def telephony_config_values(config: TelephonyConfig, cipher: CredentialCipher) -> dict[str, Any]:
+    """The row's values; the bearer token is stored encrypted (`cipher`), never in clear."""
     return {
         "organization_id": config.organization_id,
         "provider": str(config.provider),
         "domain_id": config.domain_id,
         "name": config.name,
-        "bearer_token": config.bearer_token.reveal(),
+        "bearer_token": cipher.encrypt(config.bearer_token.reveal()),
     }
 
 
-def telephony_config_from_row(row: TelephonyConfigRow) -> TelephonyConfig:
+def telephony_config_from_row(row: TelephonyConfigRow, cipher: CredentialCipher) -> TelephonyConfig:
     return TelephonyConfig(
         organization_id=row.organization_id,
         provider=Provider(row.provider),
         domain_id=row.domain_id,
-        bearer_token=SecretStr(row.bearer_token),
+        bearer_token=SecretStr(cipher.decrypt(row.bearer_token)),
         name=row.name,
         id=row.id,
     )
@@ -186,7 +189,13 @@ def workflow_run_from_row(row: WorkflowRunRow) -> WorkflowRun:
 
 # What the drivers raise unwrapped: connection-time errors (SQLAlchemy 2.0 does not wrap asyncpg's
 # errors while connecting), and OSError when the server cannot be reached at all.
-_DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error)
+_STORAGE_FAILURES: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    sqlite3.Error,
+)
 
 
 class _SqlAdapter:
@@ -203,7 +212,7 @@ class _SqlAdapter:
             if _is_unique_violation(exc):
                 raise DuplicateError(_describe(exc)) from exc
             raise StorageError(_describe(exc)) from exc
-        except (SQLAlchemyError, OSError, *_DRIVER_ERRORS) as exc:
+        except _STORAGE_FAILURES as exc:
             raise StorageError(_describe(exc)) from exc
 
 
@@ -307,12 +316,23 @@ class SqlWorkflowRepository(_SqlAdapter, WorkflowRepository):
 
 
 class SqlTelephonyConfigRepository(_SqlAdapter, TelephonyConfigRepository):
+    """Configurations with their bearer tokens encrypted at rest by `cipher`.
+
+    Tokens stored in clear by an earlier version (no `v1:` prefix) are still read; they are
+    encrypted when the configuration is written again.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: CredentialCipher) -> None:
+        super().__init__(sessions)
+        self._cipher = cipher
+
     async def add(self, config: TelephonyConfig) -> TelephonyConfig:
+        values = telephony_config_values(config, self._cipher)
         async with self._transaction() as session:
-            row = TelephonyConfigRow(**telephony_config_values(config))
+            row = TelephonyConfigRow(**values)
             session.add(row)
             await session.flush()
-            return telephony_config_from_row(row)
+            return dataclasses.replace(config, id=row.id)
 
     async def find_by_domain(
         self, organization_id: int, provider: Provider, domain_id: str
@@ -325,7 +345,7 @@ class SqlTelephonyConfigRepository(_SqlAdapter, TelephonyConfigRepository):
                     TelephonyConfigRow.domain_id == domain_id,
                 )
             )
-            return None if row is None else telephony_config_from_row(row)
+            return None if row is None else telephony_config_from_row(row, self._cipher)
 
     async def list_for_organization(self, organization_id: int) -> list[TelephonyConfig]:
         async with self._transaction() as session:
@@ -334,7 +354,7 @@ class SqlTelephonyConfigRepository(_SqlAdapter, TelephonyConfigRepository):
                 .where(TelephonyConfigRow.organization_id == organization_id)
                 .order_by(TelephonyConfigRow.id)
             )
-            return [telephony_config_from_row(row) for row in rows]
+            return [telephony_config_from_row(row, self._cipher) for row in rows]
 
     async def delete(self, organization_id: int, config_id: int) -> bool:
         async with self._transaction() as session:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 
 import structlog
 from dishka import AsyncContainer
 from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
 
-from application.ports.repositories import CallSlots
+from application.ports.repositories import CallSlots, TelephonyConfigRepository
 from application.ports.system import Clock
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
+from entrypoints.web.api import API_ROUTES, EXCEPTION_HANDLERS, OPENAPI_PLUGINS, openapi_config
+from entrypoints.web.api.routing import complete_allow_header
 from entrypoints.web.health import health, ready
 from entrypoints.web.stream import agent_stream, agent_stream_with_provider
 
@@ -36,6 +39,12 @@ async def _heartbeat(container: AsyncContainer, settings: Settings) -> None:
 def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:  # resolves the credential cipher: a missing secret key stops the start, naming the variable
+            await container.get(TelephonyConfigRepository)
+        except SettingsError as exc:
+            log.error("startup_refused", reason=str(exc))
+            await container.close()
+            raise
         beat = asyncio.create_task(_heartbeat(container, settings), name="slot-heartbeat")
         log.info("service_started", instance_id=settings.instance_id)
         try:
@@ -47,10 +56,21 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
             await container.close()
 
     app = Litestar(
-        route_handlers=[health, ready, agent_stream, agent_stream_with_provider],
+        route_handlers=[health, ready, agent_stream, agent_stream_with_provider, *API_ROUTES],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(_version()),
+        plugins=[*OPENAPI_PLUGINS],
+        before_send=[complete_allow_header],
         lifespan=[lifespan],
         debug=False,
         logging_config=None,  # logging is ours (entrypoints.logging): one format, secrets scrubbed
     )
     setup_dishka(container, app)
     return app
+
+
+def _version() -> str:
+    try:
+        return version("agent-stream")
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,193 @@
+"""The management API's one error table: domain and application errors -> HTTP status + JSON.
+
+Every error answer is `{"detail": "..."}` (validation failures add `errors`), never a stack
+trace. Anything not in the table is logged and answered 500 with a generic detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from litestar.types import ExceptionHandlersMap
+from msgspec import UNSET
+
+from application.authentication import NotAuthenticatedError
+from application.live_calls import CallNotLiveError
+from application.management import ConfigurationExistsError, InvalidInputError, NotFoundError
+from application.ports.credentials import UndecryptableCredentialError
+from application.ports.repositories import DuplicateError, StorageError
+from domain.agents import InvalidDefinitionError
+from entrypoints.web.api.schemas import ErrorBody
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    status: int
+    detail: Callable[[Exception], str]
+
+
+def _own_message(exc: Exception) -> str:
+    return str(exc)
+
+
+def _definition_message(exc: Exception) -> str:
+    field = getattr(exc, "field", "")
+    return str(exc) if field == "definition" else f"definition.{exc}"
+
+
+def _not_found(exc: Exception) -> str:
+    what = str(exc) or "object"
+    return f"{what[:1].upper()}{what[1:]} not found"
+
+
+# Most specific first: the first rule whose type the error is an instance of applies.
+ERROR_TABLE: tuple[tuple[type[Exception], ErrorRule], ...] = (
+    (NotAuthenticatedError, ErrorRule(HTTP_401_UNAUTHORIZED, _own_message)),
+    (NotFoundError, ErrorRule(HTTP_404_NOT_FOUND, _not_found)),
+    (
+        CallNotLiveError,
+        ErrorRule(HTTP_409_CONFLICT, lambda _: "The run has no live call on this instance"),
+    ),
+    (ConfigurationExistsError, ErrorRule(HTTP_409_CONFLICT, _own_message)),
+    (DuplicateError, ErrorRule(HTTP_409_CONFLICT, lambda _: "It exists already")),
+    (InvalidDefinitionError, ErrorRule(HTTP_422_UNPROCESSABLE_ENTITY, _definition_message)),
+    (InvalidInputError, ErrorRule(HTTP_422_UNPROCESSABLE_ENTITY, _own_message)),
+    (
+        UndecryptableCredentialError,
+        ErrorRule(
+            HTTP_500_INTERNAL_SERVER_ERROR,
+            lambda _: "A stored credential cannot be decrypted with the configured secret key",
+        ),
+    ),
+    (
+        StorageError,
+        ErrorRule(HTTP_503_SERVICE_UNAVAILABLE, lambda _: "The database is not available; try again"),
+    ),
+)
+
+
+def rule_for(exc: Exception) -> ErrorRule | None:
+    for kind, rule in ERROR_TABLE:
+        if isinstance(exc, kind):
+            return rule
+    return None
+
+
+def _json(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[ErrorBody]:
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _headers_for(status: int) -> dict[str, str] | None:
+    return {"WWW-Authenticate": 'Bearer realm="agent-stream"'} if status == HTTP_401_UNAUTHORIZED else None
+
+
+def handle_application_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    rule = rule_for(exc)
+    if rule is None:
+        return handle_unexpected(request, exc)
+    if rule.status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        log.error("request_failed", status=rule.status, error=type(exc).__name__, route=_route_name(request))
+    return _json(rule.status, ErrorBody(detail=rule.detail(exc)), _headers_for(rule.status))
+
+
+def handle_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+    errors = [item for item in exc.extra if isinstance(item, dict)] if isinstance(exc.extra, list) else []
+    messages = [_describe_validation(item) for item in errors]
+    detail = "Invalid request: " + "; ".join(messages) if messages else str(exc.detail)
+    return _json(HTTP_400_BAD_REQUEST, ErrorBody(detail=detail, errors=errors or UNSET))
+
+
+def _describe_validation(item: dict[str, Any]) -> str:
+    key = item.get("key")
+    message = str(item.get("message", "invalid value"))
+    return f"{key}: {message}" if key else message
+
+
+def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    headers = {k: v for k, v in (exc.headers or {}).items()}
+    headers.update(_headers_for(exc.status_code) or {})
+    return _json(exc.status_code, ErrorBody(detail=str(exc.detail)), headers or None)
+
+
+def _route_name(request: Request[Any, Any, Any]) -> str | None:
+    """The handler's name: the path itself may hold an agent UUID, which is never logged."""
+    return getattr(request.scope.get("route_handler"), "handler_name", None)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.error("request_crashed", error=type(exc).__name__, route=_route_name(request), exc_info=exc)
+    return _json(HTTP_500_INTERNAL_SERVER_ERROR, ErrorBody(detail="Internal server error"))
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ValidationException: handle_validation_error,
+    HTTPException: handle_http_error,
+    **{kind: handle_application_error for kind, _ in ERROR_TABLE},
+    Exception: handle_unexpected,
+}
+
+
+# -- OpenAPI descriptions of the error answers ----------------------------------------------------
+
+
+def _spec(description: str, detail: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ErrorBody,
+        description=description,
+        generate_examples=False,
+        examples=[Example(summary=description, value={"detail": detail})],
+    )
+
+
+BAD_REQUEST = {HTTP_400_BAD_REQUEST: _spec("The request is malformed", "Invalid request: ...")}
+UNAUTHORIZED = {
+    HTTP_401_UNAUTHORIZED: _spec(
+        "No API key, or one no organisation owns", "an API key is required: Authorization: Bearer <api key>"
+    )
+}
+NOT_FOUND = {HTTP_404_NOT_FOUND: _spec("Not found in the key's organisation", "Agent not found")}
+UNKNOWN_TRANSFER = {HTTP_404_NOT_FOUND: _spec("No transfer is waiting under this id", "Transfer not found")}
+CONFLICT_EXISTS = {
+    HTTP_409_CONFLICT: _spec(
+        "The organisation has a configuration of this domain already",
+        "a Cloudonix configuration for acme.cloudonix.net exists already in this organisation",
+    )
+}
+CONFLICT_NOT_LIVE = {
+    HTTP_409_CONFLICT: _spec(
+        "The run has no live call on this instance", "The run has no live call on this instance"
+    )
+}
+UNPROCESSABLE = {
+    HTTP_422_UNPROCESSABLE_ENTITY: _spec(
+        "A value is not acceptable; the detail names the field", "definition.engine: unknown engine 'x'"
+    )
+}
+UNAVAILABLE = {
+    HTTP_503_SERVICE_UNAVAILABLE: _spec("The database is not available", "The database is not available")
+}
+
+
+def responses(*groups: dict[int, ResponseSpec]) -> dict[int, ResponseSpec]:
+    merged: dict[int, ResponseSpec] = {}
+    for group in (BAD_REQUEST, UNAUTHORIZED, *groups, UNAVAILABLE):
+        merged.update(group)
+    return merged
