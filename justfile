@@ -13,6 +13,14 @@ run *ARGS:
 
 alias serve := run
 
+# offline first call: embedded database, demo agent, stand-in Cloudonix API, server
+demo *ARGS:
+    {{uv}} run agent-stream demo {{ARGS}}
+
+# the Cloudonix side of a call (see `agent-stream call --help`)
+call *ARGS:
+    {{uv}} run agent-stream call {{ARGS}}
+
 # every test, against PostgreSQL (found or started by tests/pg.py)
 test *ARGS:
     {{uv}} run pytest {{ARGS}}

@@ -1,0 +1,50 @@
+"""Regenerate src/entrypoints/assets/test_phrase.ulaw: what `agent-stream call` says without `--wav`.
+
+One short sentence in a female espeak-ng voice (the line-test greeting is male, so the caller's
+echoed phrase is easy to tell apart in a recording), resampled to 8 kHz, peak -3 dBFS, encoded with
+our own G.711 µ-law codec, raw (no header). Byte-identical for the same espeak-ng and numpy (see
+_espeak.py for the versions the committed asset was made with); `--check` verifies that without writing.
+
+    uv run python scripts/make_test_phrase.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _espeak import ROOT, espeak_version, render, to_pcm16, trim
+
+from adapters.media.g711 import MULAW
+
+OUT = ROOT / "src" / "entrypoints" / "assets" / "test_phrase.ulaw"
+VOICE = "en-us+f3"
+SPEED = 160
+TEXT = "Testing, one, two, three. Can you hear me?"
+MAX_BYTES = 40_000  # 5 s: the phrase must leave room for the echo inside the call's default 20 s
+
+
+def build() -> bytes:
+    data = MULAW.encode(to_pcm16(trim(render(TEXT, voice=VOICE, speed=SPEED)), peak_dbfs=-3.0))
+    if len(data) > MAX_BYTES:
+        raise SystemExit(f"test phrase is {len(data)} bytes, over the {MAX_BYTES}-byte budget")
+    return data
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="compare with the file instead of writing it")
+    args = parser.parse_args()
+    data = build()
+    if args.check:
+        same = OUT.exists() and OUT.read_bytes() == data
+        print(f"{OUT.relative_to(ROOT)}: {'identical' if same else 'DIFFERENT'} ({espeak_version()})")
+        return 0 if same else 1
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_bytes(data)
+    print(f"wrote {OUT.relative_to(ROOT)}: {len(data)} bytes, {len(data) / 8000:.2f} s ({espeak_version()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
