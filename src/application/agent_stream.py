@@ -101,6 +101,8 @@ class AgentStream:
         request = command.request
         with log_context.bound(provider=request.provider):
             try:
+                if self._live_calls.draining:
+                    raise ServiceUnavailableError(detail="draining for shutdown")
                 opener = self._providers.resolve(request.provider)  # 1
                 workflow = await self._find_workflow(request, command.client)  # 2
             except StreamRefusedError as refusal:

@@ -18,6 +18,7 @@ from application.management import (
     AgentDraft,
     CreateAgent,
     CreateOrganization,
+    InvalidInputError,
     ListRuns,
     NotFoundError,
 )
@@ -69,28 +70,15 @@ def _prepare_database(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from entrypoints.ioc import make_container
     from entrypoints.logging import configure_logging
     from entrypoints.web.app import create_app
+    from entrypoints.web.server import serve
 
     configure_logging(settings.log_format)
     _prepare_database(settings)
-    app = create_app(settings, make_container(settings))
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        ws="websockets-sansio",
-        http="httptools",
-        loop="uvloop",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=int(settings.drain_timeout) + 5,
-    )
+    container = make_container(settings)
+    serve(create_app(settings, container), container, args.host, args.port, settings.drain_timeout)
     return 0
 
 
@@ -182,6 +170,34 @@ def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_call(args: argparse.Namespace, _: Settings) -> int:
+    from pathlib import Path
+
+    from entrypoints.call import DEFAULT_SECONDS, CallOptions, CallUsageError, run_call
+
+    options = CallOptions(
+        url=args.url,
+        wav=Path(args.wav) if args.wav else None,
+        record=Path(args.record) if args.record else None,
+        dtmf=args.dtmf or "",
+        seconds=DEFAULT_SECONDS if args.seconds is None else args.seconds,
+        account_sid=args.account_sid,
+    )
+    try:
+        return run_call(options)
+    except CallUsageError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from entrypoints.demo import DemoError, run_demo
+
+    try:
+        return run_demo(settings, port=args.port)
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agent-stream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
     runs_list.add_argument("--agent", required=True)
     runs_list.add_argument("--limit", type=int, default=50)
     runs_list.set_defaults(func=cmd_runs_list)
+
+    demo = sub.add_parser(
+        "demo",
+        help="a first call, offline: embedded database, demo agent, stand-in Cloudonix API, the server",
+    )
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(func=cmd_demo)
+
+    call = sub.add_parser(
+        "call",
+        help="play the Cloudonix side of a call against a stream URL and record what the agent says",
+    )
+    call.add_argument("--url", required=True, help="the agent's stream URL (ws:// or wss://)")
+    call.add_argument("--wav", help="what the caller says: a 16-bit PCM WAV (default: a built-in phrase)")
+    call.add_argument("--record", help="write what the agent said to this WAV (8 kHz, 16-bit, mono)")
+    call.add_argument("--dtmf", default="", help="digits to press after the echo, one a second")
+    call.add_argument(
+        "--seconds", type=float, help="hang up after this long (default 24: the greeting, a phrase, its echo)"
+    )
+    call.add_argument("--account-sid", help="the start event's accountSid (default: the URL's Domain)")
+    call.set_defaults(func=cmd_call)
     return parser
 
 
@@ -235,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         result: int = args.func(args, settings)
-    except (CliError, SettingsError, InvalidDefinitionError) as exc:
+    except (CliError, SettingsError, InvalidDefinitionError, InvalidInputError) as exc:
         sys.stderr.write(f"agent-stream: {exc}\n")
         return 2
     except NotFoundError as exc:

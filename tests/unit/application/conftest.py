@@ -17,6 +17,7 @@ from adapters.pipelines.linetest import LineTestPipeline
 from adapters.system.clock import FixedClock, SequentialRunNumbers
 from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, StreamPolicy
 from application.cloudonix_handshake import CloudonixHandshake
+from application.live_calls import LiveCallRegistry
 from application.providers import ProviderRegistry
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
 from domain.close_policy import Close
@@ -59,6 +60,7 @@ class World:
     workflow: Workflow
     handshake_timeout: float = 1.0
     pipelines: dict[str, Any] = field(default_factory=dict)
+    live_calls: LiveCallRegistry = field(default_factory=LiveCallRegistry)
 
     def use_case(self) -> AgentStream:
         handshake = CloudonixHandshake(
@@ -75,6 +77,7 @@ class World:
             SequentialRunNumbers(42),
             StreamPolicy(instance_id="test-instance"),
             lookup_guard=self.guard,
+            live_calls=self.live_calls,
             monotonic=lambda: self.clock.now().timestamp(),
         )
 

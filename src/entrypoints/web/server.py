@@ -1,0 +1,76 @@
+"""Serving with uvicorn, plus a graceful drain on SIGTERM/SIGINT.
+
+Uvicorn's own shutdown closes every WebSocket at once (code 1012), and closing a Cloudonix stream
+does not end the call: the caller would sit in the CXML's `<Pause>`. So the first signal only
+starts a drain (no new calls, readiness 503, live calls go on for `AGENT_STREAM_DRAIN_TIMEOUT`
+seconds, then are hung up through the provider); uvicorn shuts down after it. A second signal
+stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import FrameType
+from typing import Any
+
+import structlog
+import uvicorn
+from dishka import AsyncContainer
+from litestar import Litestar
+
+from application.live_calls import LiveCallRegistry, drain
+
+log = structlog.get_logger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, container: AsyncContainer, drain_timeout: float) -> None:
+        super().__init__(config)
+        self._container = container
+        self._drain_timeout = drain_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._drain_task is None and self._loop is not None and not self.should_exit:
+            self._loop.call_soon_threadsafe(self._start_drain)
+            return
+        super().handle_exit(sig, frame)
+
+    def _start_drain(self) -> None:
+        if self._drain_task is None:
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain_then_exit())
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            registry = await self._container.get(LiveCallRegistry)
+            await drain(registry, self._drain_timeout)
+        except Exception:
+            log.exception("drain_failed")
+        finally:
+            self.should_exit = True
+
+
+def serve(app: Litestar, container: AsyncContainer, host: str, port: int, drain_timeout: float) -> None:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        ws_per_message_deflate=False,
+        # after the drain, calls still ending get a few seconds before their tasks are cancelled
+        timeout_graceful_shutdown=10,
+    )
+    DrainingServer(config, container, drain_timeout).run()
+
+
+__all__ = ["DrainingServer", "serve"]
