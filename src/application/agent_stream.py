@@ -127,7 +127,7 @@ class AgentStream:
             return self._refused(CallLimitReachedError())
         try:
             await self._check_quota(workflow)  # 4
-            run = await self._mint(command.request, workflow)  # 5
+            run = await self._mint(command.request, workflow)  # 5 and 6
         except StreamRefusedError as refusal:
             await _shielded(self._slots.release(slot))
             return self._refused(refusal)
@@ -189,6 +189,7 @@ class AgentStream:
             logs={"inbound_webhook": {"domain": request.domain}},
             instance_id=self._policy.instance_id,
         )
+        run.start(run.created_at)  # 6: stored once, already running (one write less per call)
         return await self._runs.add(run)
 
     async def _run_call(
@@ -202,8 +203,6 @@ class AgentStream:
         outcome: CallOutcome | None = None
         refusal: StreamRefusedError | None = None
         try:
-            run.start(self._clock.now())  # 6
-            await self._runs.save(run)
             call = await opener.open(socket, command.request, workflow, run)  # 7
             try:
                 _merge_start_context(run, call.start)

@@ -30,6 +30,7 @@ counts as activity until the floor window catches up.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from typing import Final
@@ -39,6 +40,23 @@ import numpy as np
 __all__ = ["SpeechEnd", "SpeechStart", "VadEvent", "VoiceActivityDetector"]
 
 _LE_INT16: Final = np.dtype("<i2")  # a dtype object: parsing a dtype string costs ~2 µs per call
+
+try:  # the C RMS is ~15x cheaper than numpy on a 160-sample frame; audioop-lts brings it to 3.13+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+
+    def _mean_power(pcm: bytes) -> float:
+        rms: int = audioop.rms(pcm, 2)
+        return float(rms * rms)
+
+except ImportError:  # pragma: no cover - only where neither audioop nor audioop-lts exists
+
+    def _mean_power(pcm: bytes) -> float:
+        x = np.frombuffer(pcm, dtype=_LE_INT16).astype(np.float32)
+        return float(np.dot(x, x)) / len(x)
+
+
 _FULL_SCALE_POWER: Final = 32768.0 * 32768.0
 _SILENCE_DBFS: Final = -100.0
 _SUB_FRAMES: Final = 10  # frames per floor sub-window (200 ms at 20 ms frames)
@@ -152,11 +170,9 @@ class VoiceActivityDetector:
 
     def feed(self, pcm: bytes) -> VadEvent | None:
         """Take the next frame of 16-bit little-endian PCM; return an event when speech starts/ends."""
-        x = np.frombuffer(pcm, dtype=_LE_INT16).astype(np.float32)
-        n = x.shape[0]
-        if n == 0:
+        if not pcm:
             raise ValueError("empty frame")
-        power = float(np.dot(x, x)) / n
+        power = _mean_power(pcm)
         level = 10.0 * math.log10(power / _FULL_SCALE_POWER) if power >= 1e-2 else _SILENCE_DBFS
         level = max(level, _SILENCE_DBFS)
         self._level = level

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import cache
 from typing import Any
 
@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 PRE_ROLL_FRAMES = 3  # audio kept from before the detected onset, so the echo keeps the first sound
 TAIL_FRAMES = 3  # audio kept after the last voiced frame, so the echo keeps the word's end
 MAX_UTTERANCE_FRAMES = 1500  # 30 s: a longer utterance is echoed at this length
+TURN_END_SILENCE = bytes(2 * 8000 * 3 // 10)  # 300 ms of 16-bit silence after each agent turn
 
 
 @cache
@@ -89,14 +90,22 @@ class _LineTest:
             return self.outcome(EndReason.MAX_DURATION)
 
     async def greet(self) -> None:
-        await self.call.play(greeting_pcm())
-        await self.call.mark("greeting")
+        await self.say(greeting_pcm(), "greeting")
+
+    async def say(self, pcm: bytes, mark: str) -> None:
+        """Play one agent turn, then a short silence: the line goes quiet audibly, the way a
+        caller's ear (and a talk-spurt detector) knows a turn has ended."""
+        await self.call.play(pcm)
+        await self.call.mark(mark)
+        await self.call.play(TURN_END_SILENCE)
 
     async def converse(self) -> CallOutcome:
         async for event in self.call.events():
             kind = type(event)
             if kind is AudioIn:
-                await self.hear(event.pcm)  # type: ignore[union-attr]
+                action = self.hear(event.pcm)  # type: ignore[union-attr]
+                if action is not None:  # rare: most frames need no await at all
+                    await action
             elif kind is DtmfIn:
                 ended = await self.on_digit(event.digit)  # type: ignore[union-attr]
                 if ended is not None:
@@ -105,31 +114,36 @@ class _LineTest:
                 break
         return self.outcome(EndReason.CALLER_HANGUP)
 
-    async def hear(self, pcm: bytes) -> None:
+    def hear(self, pcm: bytes) -> Coroutine[Any, Any, None] | None:
+        """Take one caller frame; returns what must be awaited (echo or barge-in), if anything."""
         vad_event = self.vad.feed(pcm)
         self.recent.append(pcm)
         utterance = self.utterance
         if utterance is not None:
             utterance.append(pcm)
             if len(utterance) >= MAX_UTTERANCE_FRAMES:
-                await self.echo(len(utterance))
-            elif type(vad_event) is SpeechEnd:
+                return self.echo(len(utterance))
+            if type(vad_event) is SpeechEnd:
                 voiced = vad_event.last_voiced - self.utterance_first_frame + 1
-                await self.echo(voiced + TAIL_FRAMES)
+                return self.echo(voiced + TAIL_FRAMES)
         elif type(vad_event) is SpeechStart:
             current = self.vad.frames - 1
             keep = min(len(self.recent), current - vad_event.frame + 1 + PRE_ROLL_FRAMES)
             self.utterance = list(self.recent)[-keep:]
             self.utterance_first_frame = current - keep + 1
             if self.call.playing():  # the caller talks over the agent: stop at once
-                await self.call.clear()
-                self.barge_ins += 1
+                return self.barge_in()
+        return None
+
+    async def barge_in(self) -> None:
+        await self.call.clear()
+        await self.call.play(TURN_END_SILENCE)
+        self.barge_ins += 1
 
     async def echo(self, frames: int) -> None:
         utterance, self.utterance = self.utterance or [], None
         self.echoes += 1
-        await self.call.play(b"".join(utterance[:frames]))
-        await self.call.mark(f"echo-{self.echoes}")
+        await self.say(b"".join(utterance[:frames]), f"echo-{self.echoes}")
 
     async def on_digit(self, digit: str) -> CallOutcome | None:
         self.digits.append(digit)

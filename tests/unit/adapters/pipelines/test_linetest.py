@@ -9,7 +9,7 @@ import pytest
 
 from adapters.media.g711 import MULAW
 from adapters.memory.calls import InMemoryActiveCall
-from adapters.pipelines.linetest import LineTestPipeline, greeting_pcm
+from adapters.pipelines.linetest import TURN_END_SILENCE, LineTestPipeline, greeting_pcm
 from application.ports.calls import AudioIn, CallOutcome, DtmfIn, StopIn
 from domain.agents import AgentDefinition
 from domain.stream_events import StreamStart
@@ -17,6 +17,11 @@ from tests.media_caller import speech_phrase
 
 START = StreamStart(stream_sid="MZ", call_sid="CA", session="S", account_sid="acme")
 SILENCE = b"\x00\x00" * 160
+
+
+def spoken(call: InMemoryActiveCall) -> list[bytes]:
+    """What the agent said, without the silence that ends each turn."""
+    return [pcm for pcm in call.played if pcm != TURN_END_SILENCE]
 
 
 def frames(pcm: bytes) -> list[bytes]:
@@ -38,8 +43,8 @@ async def test_greets_first_and_marks_the_greeting():
     call = InMemoryActiveCall(START)
     call.push(StopIn())
     outcome = await run_line(call)
-    assert call.operations[:2] == ["play", "mark:greeting"]
-    assert call.played[0] == greeting_pcm()
+    assert call.operations[:3] == ["play", "mark:greeting", "play"]
+    assert call.played[:2] == [greeting_pcm(), TURN_END_SILENCE]
     assert outcome.end_reason == "caller_hangup"
 
 
@@ -50,8 +55,8 @@ async def test_echoes_an_utterance_after_the_pause():
     call.push(*(AudioIn(f) for f in fed), StopIn())
     call.finish_playback()
     outcome = await run_line(call)
-    assert len(call.played) == 2
-    echo = call.played[1]
+    assert len(spoken(call)) == 2
+    echo = spoken(call)[1]
     assert echo in b"".join(fed)  # the caller's own audio, unchanged
     assert 0.8 * len(b"".join(speech)) < len(echo) < 1.3 * len(b"".join(speech))
     assert call.marks == ["greeting", "echo-1"]
@@ -68,8 +73,8 @@ async def test_barge_in_clears_before_the_caller_has_finished():
         if call.clears:
             break
         await asyncio.sleep(0.01)
-    assert call.operations[:3] == ["play", "mark:greeting", "clear"]
-    assert len(call.played) == 1  # nothing echoed yet: the caller is still talking
+    assert call.operations[:4] == ["play", "mark:greeting", "play", "clear"]
+    assert len(spoken(call)) == 1  # nothing echoed yet: the caller is still talking
     call.push(StopIn())
     outcome = await task
     assert outcome.gathered["barge_ins"] == 1
@@ -104,8 +109,9 @@ async def test_star_replays_the_greeting():
     call = InMemoryActiveCall(START)
     call.push(DtmfIn("*"), StopIn())
     await run_line(call)
-    assert call.operations == ["play", "mark:greeting", "clear", "play", "mark:greeting"]
-    assert call.played[1] == greeting_pcm()
+    greeting = ["play", "mark:greeting", "play"]
+    assert call.operations == [*greeting, "clear", *greeting]
+    assert spoken(call) == [greeting_pcm(), greeting_pcm()]
 
 
 async def test_zero_transfers_to_the_destination():
