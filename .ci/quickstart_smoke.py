@@ -1,5 +1,6 @@
-"""Runs the README's serve line for real: the embedded default answers /health with 200 and
-closes a stream to an unknown agent with 1008, so the quick start cannot rot."""
+"""Runs the README's first quick-start line for real (`agent-stream demo`, which serves on the
+embedded SQLite default): /health answers 200 and a stream to an unknown agent closes 1008, so the
+quick start cannot rot. (The demo's own call is exercised by tests/e2e/test_cli_call_demo.py.)"""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +43,7 @@ def main() -> int:
         print("agent-stream is not on PATH", file=sys.stderr)
         return 1
     server = subprocess.Popen(  # noqa: S603 - our own entry point
-        [agent_stream, "serve", "--port", str(port)], cwd=workdir, env=env
+        [agent_stream, "demo", "--port", str(port)], cwd=workdir, env=env
     )
     try:
         deadline = time.monotonic() + 60
@@ -65,8 +67,11 @@ def main() -> int:
             return 1
         return 0
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.send_signal(signal.SIGINT)  # Ctrl-C, as a newcomer stops it
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

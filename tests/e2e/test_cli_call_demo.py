@@ -326,7 +326,7 @@ def test_ctrl_c_hangs_up_with_a_stop_and_exits_0(demo: DemoProcess) -> None:
     assert "stop sent (Ctrl-C)" in out
     assert "closed by the agent: code 1000" in out
     recording = read_recording(demo.cwd / "interrupted.wav")
-    assert 3.0 < len(recording) / RATE < 6.0
+    assert 1.0 < len(recording) / RATE < 6.0  # stopped at Ctrl-C, long before the 24 s default
     run = runs_by_session(demo)[session_of(out)]
     assert (run["state"], run["end_reason"]) == ("completed", "caller_hangup")
 
