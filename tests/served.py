@@ -14,6 +14,7 @@ from dishka import Provider
 from entrypoints.ioc import make_container
 from entrypoints.settings import Settings
 from entrypoints.web.app import create_app
+from entrypoints.web.server import uvicorn_config
 
 
 def free_port() -> int:
@@ -27,19 +28,7 @@ def served_app(settings: Settings, *providers: Provider, port: int | None = None
     """Serve the app as `agent-stream serve` does; yields its base URL (http://127.0.0.1:port)."""
     port = port or free_port()
     app = create_app(settings, make_container(settings, *providers))
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        http="httptools",
-        loop="asyncio",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, port=port, loop="asyncio"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name=f"app-{port}", daemon=True)
     thread.start()
     try:

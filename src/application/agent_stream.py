@@ -267,7 +267,7 @@ class AgentStream:
         log.warning(
             "stream_refused",
             extra={
-                "close_code": refusal.close.code,
+                "close_code": int(refusal.close.code),
                 "close_reason": refusal.close.reason,
                 "detail": refusal.detail,
             },

@@ -35,6 +35,7 @@ class Close:
     reason: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "code", int(self.code))  # a plain int on the run and in logs
         object.__setattr__(self, "reason", cap_reason(self.reason))
 
 

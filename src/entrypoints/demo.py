@@ -259,6 +259,7 @@ def run_demo(
     from entrypoints.logging import configure_logging
     from entrypoints.standins.cloudonix import CloudonixStandIn
     from entrypoints.web.app import create_app
+    from entrypoints.web.server import uvicorn_config
 
     env = os.environ if environ is None else environ
     out = out or sys.stdout
@@ -281,17 +282,7 @@ def run_demo(
 
             app = create_app(settings, make_container(settings))
             server = uvicorn.Server(
-                uvicorn.Config(
-                    app,
-                    ws="websockets-sansio",
-                    http="httptools",
-                    loop="uvloop",
-                    lifespan="on",
-                    log_config=None,
-                    access_log=False,
-                    ws_per_message_deflate=False,
-                    timeout_graceful_shutdown=int(settings.drain_timeout) + 5,
-                )
+                uvicorn_config(app, graceful_shutdown_seconds=int(settings.drain_timeout) + 5)
             )
             text = banner(settings, demo, port, standin.url, state_file, secret_note)
             threading.Thread(

@@ -55,22 +55,34 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def serve(app: Litestar, container: AsyncContainer, host: str, port: int, drain_timeout: float) -> None:
-    config = uvicorn.Config(
+def uvicorn_config(
+    app: Litestar,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    loop: str = "uvloop",
+    graceful_shutdown_seconds: int = 10,
+) -> uvicorn.Config:
+    """The one uvicorn configuration (`serve`, `demo` and the tests' served app): sans-I/O
+    websockets, no per-message deflate (providers don't use it), and no access log (its lines
+    carry the raw path and query string). After a drain, calls still ending get
+    `graceful_shutdown_seconds` before their tasks are cancelled."""
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
         ws="websockets-sansio",
         http="httptools",
-        loop="uvloop",
+        loop=loop,
         lifespan="on",
         log_config=None,
         access_log=False,
         ws_per_message_deflate=False,
-        # after the drain, calls still ending get a few seconds before their tasks are cancelled
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=graceful_shutdown_seconds,
     )
-    DrainingServer(config, container, drain_timeout).run()
 
 
-__all__ = ["DrainingServer", "serve"]
+def serve(app: Litestar, container: AsyncContainer, host: str, port: int, drain_timeout: float) -> None:
+    DrainingServer(uvicorn_config(app, host, port), container, drain_timeout).run()
+
+
+__all__ = ["DrainingServer", "serve", "uvicorn_config"]
