@@ -8,11 +8,13 @@ on x86-64; `apt-get install espeak-ng` provides it.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
 import tempfile
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,19 @@ def to_pcm16(x: npt.NDArray[np.float64], peak_dbfs: float) -> bytes:
 
 def silence(seconds: float) -> npt.NDArray[np.float64]:
     return np.zeros(round(seconds * TARGET_RATE), dtype=np.float64)
+
+
+def asset_main(doc: str | None, out: Path, build: Callable[[], bytes]) -> int:
+    """The command line every asset script shares: write `out`, or with `--check` compare."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--check", action="store_true", help="compare with the file instead of writing it")
+    args = parser.parse_args()
+    data = build()
+    if args.check:
+        same = out.exists() and out.read_bytes() == data
+        print(f"{out.relative_to(ROOT)}: {'identical' if same else 'DIFFERENT'} ({espeak_version()})")
+        return 0 if same else 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    print(f"wrote {out.relative_to(ROOT)}: {len(data)} bytes, {len(data) / 8000:.2f} s ({espeak_version()})")
+    return 0

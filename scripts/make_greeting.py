@@ -9,10 +9,9 @@ committed asset was made with); `--check` verifies that without writing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from _espeak import ROOT, espeak_version, render, to_pcm16, trim
+from _espeak import ROOT, asset_main, render, to_pcm16, trim
 
 from adapters.media.g711 import MULAW
 
@@ -33,19 +32,5 @@ def build() -> bytes:
     return data
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare with the file instead of writing it")
-    args = parser.parse_args()
-    data = build()
-    if args.check:
-        same = OUT.exists() and OUT.read_bytes() == data
-        print(f"{OUT.relative_to(ROOT)}: {'identical' if same else 'DIFFERENT'} ({espeak_version()})")
-        return 0 if same else 1
-    OUT.write_bytes(data)
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(data)} bytes, {len(data) / 8000:.2f} s ({espeak_version()})")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(asset_main(__doc__, OUT, build))
