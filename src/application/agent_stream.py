@@ -18,7 +18,7 @@ from application.ports.repositories import (
     WorkflowRepository,
     WorkflowRunRepository,
 )
-from application.ports.system import Clock, RunNumbers
+from application.ports.system import CallMetrics, Clock, NoCallMetrics, RunNumbers
 from application.providers import CallOpener, ProviderRegistry
 from domain.agents import Workflow, month_start, quota_allows
 from domain.close_policy import (
@@ -81,6 +81,7 @@ class AgentStream:
         policy: StreamPolicy,
         lookup_guard: LookupFailureWindow | None = None,
         live_calls: LiveCallRegistry | None = None,
+        metrics: CallMetrics | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._workflows = workflows
@@ -94,10 +95,16 @@ class AgentStream:
         self._policy = policy
         self._guard = lookup_guard
         self._live_calls = live_calls if live_calls is not None else LiveCallRegistry()
+        self._metrics = metrics or NoCallMetrics()
         self._monotonic = monotonic
 
     async def execute(self, command: AgentStreamCommand, socket: CallSocket) -> Close:
         """Run the stream to its end; returns the close the socket must get (already on the run)."""
+        close = await self._execute(command, socket, accepted_at=self._monotonic())
+        self._metrics.stream_ended(close.code)
+        return close
+
+    async def _execute(self, command: AgentStreamCommand, socket: CallSocket, accepted_at: float) -> Close:
         request = command.request
         with log_context.bound(provider=request.provider):
             try:
@@ -108,10 +115,15 @@ class AgentStream:
             except StreamRefusedError as refusal:
                 return self._refused(refusal)
             with log_context.bound(workflow_id=workflow.id):
-                return await self._with_slot(command, socket, opener, workflow)
+                return await self._with_slot(command, socket, opener, workflow, accepted_at)
 
     async def _with_slot(
-        self, command: AgentStreamCommand, socket: CallSocket, opener: CallOpener, workflow: Workflow
+        self,
+        command: AgentStreamCommand,
+        socket: CallSocket,
+        opener: CallOpener,
+        workflow: Workflow,
+        accepted_at: float,
     ) -> Close:
         organization = await self._organizations.get(workflow.organization_id)
         if organization is None or organization.id is None:
@@ -143,7 +155,7 @@ class AgentStream:
                         "called": mask_phone(command.request.called_number),
                     },
                 )
-                return await self._run_call(command, socket, opener, workflow, run)
+                return await self._run_call(command, socket, opener, workflow, run, accepted_at)
         finally:
             await _shielded(self._slots.release(slot))
 
@@ -199,11 +211,13 @@ class AgentStream:
         opener: CallOpener,
         workflow: Workflow,
         run: WorkflowRun,
+        accepted_at: float,
     ) -> Close:
         outcome: CallOutcome | None = None
         refusal: StreamRefusedError | None = None
         try:
             call = await opener.open(socket, command.request, workflow, run)  # 7
+            self._metrics.handshake_done(self._monotonic() - accepted_at)
             try:
                 _merge_start_context(run, call.start)
                 await self._runs.save(run)

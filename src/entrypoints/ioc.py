@@ -61,12 +61,13 @@ from application.ports.repositories import (
     WorkflowRepository,
     WorkflowRunRepository,
 )
-from application.ports.system import Clock, Readiness, RunNumbers
+from application.ports.system import CallMetrics, Clock, Readiness, RunNumbers
 from application.providers import ProviderRegistry
 from application.runs_control import CallControlTasks, HangUpRun, TransferRun
 from application.stream_url import StreamUrl
 from domain.lookup_guard import LookupFailureWindow
 from domain.telephony import Provider as TelephonyProvider
+from entrypoints.metrics import PrometheusMetrics
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.web.api.auth import api_key_of
 
@@ -142,14 +143,27 @@ class InfraProvider(Provider):
 
     @provide
     def provide_provider_sessions(
-        self, settings: Settings, client: httpx.AsyncClient, transfers: TransferCallbacks
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        transfers: TransferCallbacks,
+        metrics: PrometheusMetrics,
     ) -> ProviderSessions:
         return HttpxCloudonixSessions(
             client,
             timeout=settings.provider_timeout,
             public_url=settings.public_url,
             transfers=transfers,
+            metrics=metrics.provider_request,
         )
+
+    @provide
+    def provide_metrics(self, live_calls: LiveCallRegistry) -> PrometheusMetrics:
+        return PrometheusMetrics(live_calls)
+
+    @provide
+    def provide_call_metrics(self, metrics: PrometheusMetrics) -> CallMetrics:
+        return metrics
 
     @provide
     def provide_lookup_guard(self, settings: Settings) -> LookupFailureWindow:
@@ -161,10 +175,17 @@ class InfraProvider(Provider):
 
     @provide
     def provide_providers(
-        self, settings: Settings, configs: TelephonyConfigRepository, sessions: ProviderSessions
+        self,
+        settings: Settings,
+        configs: TelephonyConfigRepository,
+        sessions: ProviderSessions,
+        metrics: PrometheusMetrics,
     ) -> ProviderRegistry:
         cloudonix = CloudonixHandshake(
-            configs, sessions, TwilioFramedCalls(), handshake_timeout=settings.handshake_timeout
+            configs,
+            sessions,
+            TwilioFramedCalls(on_bad_frame=metrics.bad_frame),
+            handshake_timeout=settings.handshake_timeout,
         )
         return ProviderRegistry({TelephonyProvider.CLOUDONIX.value: cloudonix})
 
@@ -263,6 +284,7 @@ class UseCasesProvider(Provider):
         policy: StreamPolicy,
         guard: LookupFailureWindow,
         live_calls: LiveCallRegistry,
+        metrics: CallMetrics,
     ) -> AgentStream:
         return AgentStream(
             workflows,
@@ -276,6 +298,7 @@ class UseCasesProvider(Provider):
             policy,
             lookup_guard=guard,
             live_calls=live_calls,
+            metrics=metrics,
         )
 
     create_organization = provide(CreateOrganization)

@@ -23,3 +23,23 @@ class Readiness(Protocol):
     @abstractmethod
     async def ready(self) -> bool:
         """True when the service's own dependencies (its database) answer."""
+
+
+class CallMetrics(Protocol):
+    """What the stream use case reports for monitoring (counters, not records: runs are those)."""
+
+    @abstractmethod
+    def handshake_done(self, seconds: float) -> None:
+        """A call's provider handshake succeeded, `seconds` after the socket was accepted."""
+
+    @abstractmethod
+    def stream_ended(self, close_code: int) -> None:
+        """One stream ended (refused or not), closed with `close_code`."""
+
+
+class NoCallMetrics(CallMetrics):
+    def handshake_done(self, seconds: float) -> None:
+        return None
+
+    def stream_ended(self, close_code: int) -> None:
+        return None

@@ -14,10 +14,11 @@ from litestar import Litestar
 
 from application.ports.repositories import CallSlots, TelephonyConfigRepository
 from application.ports.system import Clock
+from entrypoints.metrics import PrometheusMetrics
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.web.api import API_ROUTES, EXCEPTION_HANDLERS, OPENAPI_PLUGINS, openapi_config
 from entrypoints.web.api.routing import complete_allow_header
-from entrypoints.web.health import health, ready
+from entrypoints.web.health import health, metrics, ready
 from entrypoints.web.stream import agent_stream, agent_stream_with_provider
 
 log = structlog.get_logger(__name__)
@@ -46,17 +47,19 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
             await container.close()
             raise
         beat = asyncio.create_task(_heartbeat(container, settings), name="slot-heartbeat")
+        lag = asyncio.create_task((await container.get(PrometheusMetrics)).sample_loop_lag(), name="loop-lag")
         log.info("service_started", instance_id=settings.instance_id)
         try:
             yield
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            for task in (beat, lag):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await container.close()
 
     app = Litestar(
-        route_handlers=[health, ready, agent_stream, agent_stream_with_provider, *API_ROUTES],
+        route_handlers=[health, ready, metrics, agent_stream, agent_stream_with_provider, *API_ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),
         plugins=[*OPENAPI_PLUGINS],

@@ -8,6 +8,7 @@ from litestar.response import Response
 
 from application.live_calls import LiveCallRegistry
 from application.ports.system import Readiness
+from entrypoints.metrics import PrometheusMetrics
 
 
 @get("/health", sync_to_thread=False)
@@ -24,3 +25,11 @@ async def ready(
     if not live_calls.draining and await readiness.ready():
         return Response({"status": "ready"})
     return Response({"status": "unavailable"}, status_code=503)
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4; charset=utf-8", include_in_schema=False)
+@inject
+async def metrics(exporter: FromDishka[PrometheusMetrics]) -> bytes:
+    """Prometheus text exposition: live calls, ended streams by close code, handshake time,
+    provider requests, bad frames, event-loop lag."""
+    return exporter.exposition()
