@@ -48,9 +48,6 @@ class LiveCallRegistry:
     def __len__(self) -> int:
         return len(self._calls)
 
-    def run_ids(self) -> list[int]:
-        return list(self._calls)
-
     def calls(self) -> list[ActiveCall]:
         return list(self._calls.values())
 

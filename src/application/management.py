@@ -224,13 +224,14 @@ class ListRuns:
         organization_id: int | None = None,
     ) -> list[WorkflowRun]:
         """Newest first. With `organization_id`, another organisation's agent is not found."""
-        workflow = await self._workflows.get_by_uuid(agent_uuid)
-        if (
-            workflow is None
-            or workflow.id is None
-            or (organization_id is not None and workflow.organization_id != organization_id)
-        ):
-            raise NotFoundError("agent")
+        if organization_id is not None:
+            workflow = await _agent_in(self._workflows, organization_id, agent_uuid)
+        else:
+            found = await self._workflows.get_by_uuid(agent_uuid)
+            if found is None:
+                raise NotFoundError("agent")
+            workflow = found
+        assert workflow.id is not None  # noqa: S101 - stored agents have ids
         return await self._runs.list_for_workflow(workflow.id, limit, before_id)
 
     async def page(

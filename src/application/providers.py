@@ -47,7 +47,3 @@ class ProviderRegistry:
         if opener is None:
             raise UnknownProviderError(name)
         return opener
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._openers)

@@ -103,14 +103,6 @@ class TwilioFramedCall(ActiveCall):
     async def play(self, pcm: bytes) -> None:
         self._pacer.play(pcm)
 
-    async def play_encoded(self, payload: bytes) -> None:
-        """Queue audio already in the call's codec (a stored prompt) without a round trip."""
-        self._pacer.play_encoded(payload)
-
-    @property
-    def codec_name(self) -> str:
-        return self._codec.name
-
     async def mark(self, name: str) -> None:
         self._pacer.mark(name)
 
