@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from application import log_context
 from application.live_calls import LiveCallRegistry
-from application.ports.calls import AgentPipeline, CallOutcome, CallSocket
+from application.ports.calls import AgentPipeline, AgentSession, CallOutcome, CallSocket
 from application.ports.repositories import (
     CallSlots,
     OrganizationRepository,
@@ -20,6 +20,7 @@ from application.ports.repositories import (
 )
 from application.ports.system import CallMetrics, Clock, NoCallMetrics, RunNumbers
 from application.providers import CallOpener, ProviderRegistry
+from application.run_journal import RunJournal
 from domain.agents import Workflow, month_start, quota_allows
 from domain.close_policy import (
     INTERNAL_ERROR_CLOSE,
@@ -215,17 +216,27 @@ class AgentStream:
     ) -> Close:
         outcome: CallOutcome | None = None
         refusal: StreamRefusedError | None = None
+        session: AgentSession | None = None
+
+        def prepare(start: StreamStart) -> None:  # on `start`, while the session is validated
+            nonlocal session
+            _merge_start_context(run, start)
+            session = pipeline.prepare(workflow.definition, dict(run.initial_context), journal)
+
+        journal = RunJournal(self._runs, run)
         try:
-            call = await opener.open(socket, command.request, workflow, run)  # 7
+            pipeline = self._pipelines.get(workflow.definition.engine)
+            call = await opener.open(socket, command.request, workflow, run, on_start=prepare)  # 7
             self._metrics.handshake_done(self._monotonic() - accepted_at)
             try:
-                _merge_start_context(run, call.start)
-                await self._runs.save(run)
-                pipeline = self._pipelines.get(workflow.definition.engine)
+                if session is None:  # an opener that did not call back
+                    prepare(call.start)
+                assert session is not None  # noqa: S101 - set by prepare
+                await journal.save()
                 log.info("call_started", extra={"engine": workflow.definition.engine})
                 if run.id is not None:
                     self._live_calls.register(run.id, call)
-                outcome = await pipeline.run(call, workflow.definition, dict(run.initial_context))  # 8
+                outcome = await session.run(call)  # 8
                 if call.ended_by is not None:  # ended through call control, from in or outside
                     outcome.end_reason = call.ended_by
             finally:
@@ -242,10 +253,17 @@ class AgentStream:
             log.exception("call_crashed")
             await _shielded(self._finish(run, None, None))
             return INTERNAL_ERROR_CLOSE
-        return await _shielded(self._finish(run, outcome, refusal))  # 9
+        finally:
+            if session is not None:
+                await _shielded(session.aclose())
+        return await _shielded(self._finish(run, outcome, refusal, journal))  # 9
 
     async def _finish(
-        self, run: WorkflowRun, outcome: CallOutcome | None, refusal: StreamRefusedError | None
+        self,
+        run: WorkflowRun,
+        outcome: CallOutcome | None,
+        refusal: StreamRefusedError | None,
+        journal: RunJournal | None = None,
     ) -> Close:
         """Stamp the run's end from what happened and store it; returns the socket's close."""
         now = self._clock.now()
@@ -263,7 +281,7 @@ class AgentStream:
             if run.state is not RunState.FAILED:
                 run.fail(now, EndReason.ERROR, close)
         try:
-            await self._runs.save(run)
+            await (journal.save() if journal is not None else self._runs.save(run))
         except Exception:
             log.exception("run_save_failed")
         log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from application.ports.calls import (
     ActiveCall,
@@ -45,7 +46,12 @@ class CloudonixHandshake(CallOpener):
         self._timeout = handshake_timeout
 
     async def open(
-        self, socket: CallSocket, request: AgentStreamRequest, workflow: Workflow, run: WorkflowRun
+        self,
+        socket: CallSocket,
+        request: AgentStreamRequest,
+        workflow: Workflow,
+        run: WorkflowRun,
+        on_start: Callable[[StreamStart], None] | None = None,
     ) -> ActiveCall:
         assert workflow.id is not None  # noqa: S101 - stored workflows have ids
         # 1-2. With a Domain on the URL, the configuration is checked before any event is read.
@@ -60,6 +66,8 @@ class CloudonixHandshake(CallOpener):
             run.logs.setdefault("inbound_webhook", {})["domain_from_start"] = start.account_sid
             config = await self._config(workflow.organization_id, domain)
         assert config is not None  # noqa: S101 - set on both branches above
+        if on_start is not None:
+            on_start(start)  # the agent starts up while the session is validated
         # 4. The session must exist for this domain's token.
         ref = ProviderCallRef(
             domain=domain,

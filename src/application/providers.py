@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Protocol
 
 from application.ports.calls import ActiveCall, CallSocket
 from domain.agents import Workflow
 from domain.close_policy import ProviderNotImplementedError, UnknownProviderError
+from domain.stream_events import StreamStart
 from domain.stream_request import AgentStreamRequest
 from domain.telephony import Provider
 from domain.workflow_run import WorkflowRun
@@ -18,9 +20,17 @@ class CallOpener(Protocol):
 
     @abstractmethod
     async def open(
-        self, socket: CallSocket, request: AgentStreamRequest, workflow: Workflow, run: WorkflowRun
+        self,
+        socket: CallSocket,
+        request: AgentStreamRequest,
+        workflow: Workflow,
+        run: WorkflowRun,
+        on_start: Callable[[StreamStart], None] | None = None,
     ) -> ActiveCall:
-        """May record what it learns on `run.logs`; raises `StreamRefusedError` subclasses."""
+        """May record what it learns on `run.logs`; raises `StreamRefusedError` subclasses.
+
+        `on_start` is called once the provider's `start` is read, before the session is validated,
+        so the agent's start-up overlaps the validation; what it raises refuses the stream."""
 
 
 class NotImplementedOpener(CallOpener):
@@ -30,7 +40,12 @@ class NotImplementedOpener(CallOpener):
         self.provider = provider
 
     async def open(
-        self, socket: CallSocket, request: AgentStreamRequest, workflow: Workflow, run: WorkflowRun
+        self,
+        socket: CallSocket,
+        request: AgentStreamRequest,
+        workflow: Workflow,
+        run: WorkflowRun,
+        on_start: Callable[[StreamStart], None] | None = None,
     ) -> ActiveCall:
         raise ProviderNotImplementedError(self.provider)
 

@@ -18,6 +18,7 @@ from adapters.cloudonix.transfers import TransferCallbacks
 from adapters.memory.health import InMemoryReadiness
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
+from adapters.pipelines.pipecat import build_pipecat_pipeline, pipecat_available
 from adapters.sql.database import create_engine, create_sessionmaker
 from adapters.sql.health import SqlReadiness
 from adapters.sql.repositories import (
@@ -52,7 +53,7 @@ from application.management import (
     UpdateAgent,
 )
 from application.ports.api_keys import ApiKeyRepository
-from application.ports.calls import ProviderSessions
+from application.ports.calls import AgentPipeline, ProviderSessions
 from application.ports.credentials import CredentialCipher
 from application.ports.repositories import (
     CallSlots,
@@ -191,7 +192,10 @@ class InfraProvider(Provider):
 
     @provide
     def provide_pipelines(self) -> PipelineRegistry:
-        return PipelineRegistry({"linetest": LineTestPipeline()})
+        engines: dict[str, AgentPipeline] = {"linetest": LineTestPipeline()}
+        if pipecat_available():  # the optional extra: `pip install 'agent-stream[pipecat]'`
+            engines["pipecat"] = build_pipecat_pipeline()
+        return PipelineRegistry(engines)
 
 
 class SqlAdaptersProvider(Provider):

@@ -14,6 +14,7 @@ from typing import Any
 from application.ports.calls import (
     ActiveCall,
     CallControlError,
+    CallJournal,
     CallSocket,
     InboundEvent,
     ProviderCallRef,
@@ -167,3 +168,13 @@ class InMemoryActiveCall(ActiveCall):
 
     def stats(self) -> dict[str, Any]:
         return {"played_chunks": len(self.played)}
+
+
+class InMemoryCallJournal(CallJournal):
+    """A `CallJournal` kept in a dict (the agent's entries, for tests and other entrypoints)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list[dict[str, Any]]] = {}
+
+    async def append(self, key: str, entry: dict[str, Any]) -> None:
+        self.entries.setdefault(key, []).append(entry)

@@ -22,8 +22,10 @@ from adapters.pipelines.assets import greeting_ulaw
 from application.ports.calls import (
     ActiveCall,
     AgentPipeline,
+    AgentSession,
     AudioIn,
     CallControlError,
+    CallJournal,
     CallOutcome,
     DtmfIn,
     StopIn,
@@ -49,10 +51,22 @@ class LineTestPipeline(AgentPipeline):
     def __init__(self, vad_factory: Callable[[], VoiceActivityDetector] = VoiceActivityDetector) -> None:
         self._vad_factory = vad_factory
 
-    async def run(
-        self, call: ActiveCall, definition: AgentDefinition, context: dict[str, Any]
-    ) -> CallOutcome:
-        return await _LineTest(call, definition, self._vad_factory()).run()
+    def prepare(
+        self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
+    ) -> AgentSession:
+        return _LineTestSession(definition, self._vad_factory)
+
+
+class _LineTestSession(AgentSession):
+    def __init__(self, definition: AgentDefinition, vad_factory: Callable[[], VoiceActivityDetector]) -> None:
+        self._definition = definition
+        self._vad_factory = vad_factory
+
+    async def run(self, call: ActiveCall) -> CallOutcome:
+        return await _LineTest(call, self._definition, self._vad_factory()).run()
+
+    async def aclose(self) -> None:
+        return None
 
 
 class _LineTest:

@@ -156,12 +156,37 @@ class CallOutcome:
     close: Close | None = None
 
 
+class CallJournal(Protocol):
+    """Where an agent writes what it learns while the call goes on (transcript lines, turn
+    figures); each entry is stored on the run at once, so nothing is lost if the call drops."""
+
+    @abstractmethod
+    async def append(self, key: str, entry: dict[str, Any]) -> None:
+        """Append `entry` to the run's `gathered_context[key]` list and store the run."""
+
+
+class AgentSession(Protocol):
+    """One call's agent, prepared while the provider's session is being validated."""
+
+    @abstractmethod
+    async def run(self, call: ActiveCall) -> CallOutcome:
+        """Run the conversation until the call ends; never leaves the call hanging."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release what `prepare` started (e.g. when the handshake was refused); idempotent."""
+
+
 class AgentPipeline(Protocol):
     @abstractmethod
-    async def run(
-        self, call: ActiveCall, definition: AgentDefinition, context: dict[str, Any]
-    ) -> CallOutcome:
-        """Run the conversation until the call ends; never leaves the call hanging."""
+    def prepare(
+        self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
+    ) -> AgentSession:
+        """Called as soon as the provider's `start` is read, before its session is validated:
+        begin the slow start-up (connect services, synthesise the greeting) in the background.
+
+        Raises `StreamRefusedError` (e.g. `AgentMisconfiguredError`) when the agent cannot run.
+        """
 
 
 class CallFactory(Protocol):

@@ -12,6 +12,7 @@ from dishka import AsyncContainer
 from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
 
+from application.agent_stream import PipelineRegistry
 from application.ports.repositories import CallSlots, TelephonyConfigRepository
 from application.ports.system import Clock
 from entrypoints.metrics import PrometheusMetrics
@@ -46,6 +47,7 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
             log.error("startup_refused", reason=str(exc))
             await container.close()
             raise
+        await container.get(PipelineRegistry)  # engines load now (Pipecat, its VAD model), not during a call
         beat = asyncio.create_task(_heartbeat(container, settings), name="slot-heartbeat")
         lag = asyncio.create_task((await container.get(PrometheusMetrics)).sample_loop_lag(), name="loop-lag")
         log.info("service_started", instance_id=settings.instance_id)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adapters.media.g711 import MULAW
-from adapters.memory.calls import InMemoryActiveCall
+from adapters.memory.calls import InMemoryActiveCall, InMemoryCallJournal
 from adapters.pipelines.linetest import TURN_END_SILENCE, LineTestPipeline, greeting_pcm
 from application.ports.calls import AudioIn, CallOutcome, DtmfIn, StopIn
 from domain.agents import AgentDefinition
@@ -34,7 +34,9 @@ def speech_frames(seconds: float = 1.2) -> list[bytes]:
 
 async def run_line(call: InMemoryActiveCall, **definition: object) -> CallOutcome:
     return await asyncio.wait_for(
-        LineTestPipeline().run(call, AgentDefinition.from_dict({"engine": "linetest", **definition}), {}),
+        LineTestPipeline()
+        .prepare(AgentDefinition.from_dict({"engine": "linetest", **definition}), {}, InMemoryCallJournal())
+        .run(call),
         timeout=10,
     )
 

@@ -1,0 +1,786 @@
+"""The `pipecat` engine: Pipecat's services and turn-taking over our `ActiveCall`.
+
+What is ours, and why:
+
+- **The transport** (`CallInput`, `CallOutput`): caller audio (16-bit PCM, 8 kHz) goes in as
+  Pipecat audio frames; agent audio goes out through the call's pacer, never more than `LEAD`
+  ahead of what the caller has heard, so "the bot stopped speaking" is true when Pipecat says it
+  and an interruption's `clear` silences the line at once.
+- **Playback tracking** (`Playback`): each sentence the agent speaks is laid over the call's playback
+  timeline, so a turn cut by barge-in is cut where the caller stopped hearing it, in the
+  transcript and (`HeardContext`) in what the model is shown next.
+- **One VAD model per process** (`CallVad`): Silero's ONNX session is loaded once and shared;
+  each call keeps only its own recurrent state (Pipecat loads one model per call: ~10 MB and a
+  load on the event loop each time).
+- **Start-up overlaps the handshake**: the greeting and the apology are synthesised (or taken
+  from the process's cache) while the provider's session is being validated.
+- **Never silence**: every OpenAI-compatible request is retried once; a service that still fails
+  makes the agent apologise (pre-synthesised audio, so a failing TTS can apologise too) and end
+  the call, and the run says which service failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import httpx
+import numpy as np
+import onnxruntime
+import soxr
+import structlog
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.audio.dtmf.types import KeypadEntry
+from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
+from pipecat.frames.frames import (
+    AggregatedTextFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    FunctionCallResultProperties,
+    InputAudioRawFrame,
+    InputDTMFFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    MetricsFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+    TTSTextFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.metrics.metrics import TTFBMetricsData
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.llm_service import FunctionCallParams
+from pipecat.transports.base_input import BaseInputTransport
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
+from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
+    SpeechTimeoutUserTurnStopStrategy,
+)
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from adapters.pipelines.pipecat.logs import route_pipecat_logs
+from adapters.pipelines.pipecat.services import OPENAI_SPEECH_RATE, build_services
+from adapters.pipelines.pipecat.settings import PipecatSettings, ServiceBlock
+from application.ports.calls import (
+    ActiveCall,
+    AgentPipeline,
+    AgentSession,
+    AudioIn,
+    CallControlError,
+    CallJournal,
+    CallOutcome,
+    DtmfIn,
+    StopIn,
+)
+from domain.agents import AgentDefinition
+from domain.close_policy import Close, CloseCode
+from domain.workflow_run import EndReason
+
+log = structlog.get_logger(__name__)
+
+CALL_RATE = 8000  # Hz, 16-bit mono: the ActiveCall's PCM both ways
+BYTES_PER_SECOND = 2 * CALL_RATE
+LEAD = 0.1  # seconds of agent audio allowed ahead of the caller's playback
+GOODBYE_WAIT = 5.0  # at most this long for the agent's last words before a hang-up or transfer
+SPEECH_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+STOP_TIMEOUT = 5.0  # for the pipeline to wind down once the call has ended
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+# -- process-wide parts ------------------------------------------------------------------------
+
+
+@cache
+def silero_session() -> onnxruntime.InferenceSession:
+    """Silero's ONNX model (shipped inside Pipecat), loaded once per process and shared by every
+    call: `InferenceSession.run` keeps no state between runs, the recurrent state is the caller's."""
+    path = resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx")
+    options = onnxruntime.SessionOptions()
+    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = 1
+    with resources.as_file(path) as model:
+        return onnxruntime.InferenceSession(
+            str(model), providers=["CPUExecutionProvider"], sess_options=options
+        )
+
+
+class CallVad(SileroVADAnalyzer):
+    """Pipecat's Silero analyser over the shared model: only the recurrent state is per call."""
+
+    def __init__(self, params: VADParams) -> None:
+        VADAnalyzer.__init__(self, sample_rate=CALL_RATE, params=params)  # not Silero's: no model load
+        model = SileroOnnxModel.__new__(SileroOnnxModel)
+        model.session = silero_session()
+        model.sample_rates = [8000, 16000]
+        model.reset_states()  # type: ignore[no-untyped-call]
+        self._model = model
+        self._windows_since_reset = 0
+        self._low_confidence_windows = 0
+
+
+class SpeechCache:
+    """Fixed phrases (greetings, apologies) as 8 kHz PCM, synthesised once per voice and text.
+
+    Only OpenAI-compatible speech is fetched here (one HTTP request); other providers speak these
+    phrases through the pipeline like any other turn.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._pending: dict[tuple[Any, ...], asyncio.Future[bytes | None]] = {}
+        self._max = max_entries
+        self._http: httpx.AsyncClient | None = None
+
+    async def get(self, block: ServiceBlock, text: str) -> bytes | None:
+        if block.provider != "openai" or not text:
+            return None
+        key = (*block.cache_key(), text)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            pcm = await self._synthesise(block, text)
+        except BaseException as exc:
+            future.set_result(None)
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("speech_cache_miss", provider=block.provider, error=type(exc).__name__)
+            return None
+        finally:
+            del self._pending[key]
+        future.set_result(pcm)
+        self._entries[key] = pcm
+        if len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return pcm
+
+    async def _synthesise(self, block: ServiceBlock, text: str) -> bytes:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=SPEECH_TIMEOUT)
+        body = {"model": block.model or "gpt-4o-mini-tts", "input": text, "voice": block.voice or "alloy"}
+        for attempt in (1, 2):  # retried once, like every service request
+            try:
+                response = await self._http.post(
+                    f"{block.base_url}/audio/speech",
+                    json={**body, "response_format": "pcm"},
+                    headers={"Authorization": f"Bearer {block.api_key.reveal()}"},
+                )
+                response.raise_for_status()
+                break
+            except httpx.HTTPError:
+                if attempt == 2:
+                    raise
+        samples = np.frombuffer(response.content[: len(response.content) // 2 * 2], dtype=np.int16)
+        return to_call_rate(samples, OPENAI_SPEECH_RATE)
+
+
+def to_call_rate(samples: np.ndarray[Any, Any], rate: int) -> bytes:
+    if rate == CALL_RATE:
+        return samples.astype(np.int16).tobytes()
+    resampled = soxr.resample(samples.astype(np.float32), rate, CALL_RATE, quality="HQ")
+    return bytes(np.clip(resampled, -32768, 32767).astype(np.int16).tobytes())
+
+
+# -- the engine --------------------------------------------------------------------------------
+
+
+class PipecatPipeline(AgentPipeline):
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        route_pipecat_logs()
+        silero_session()  # load the model now, not on the event loop during a call
+        self._environ = environ
+        self.speech = SpeechCache()
+
+    def prepare(
+        self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
+    ) -> AgentSession:
+        settings = PipecatSettings.from_definition(definition, context, self._environ)
+        return PipecatSession(self, settings, journal)
+
+
+@dataclass(slots=True)
+class _Warm:
+    greeting: bytes | None = None
+    apology: bytes | None = None
+
+
+@dataclass(slots=True)
+class _Segment:
+    text: str
+    start: float | None = None  # playback timeline, seconds
+    end: float | None = None
+
+
+class Playback:
+    """What the caller has heard of the agent, on the call's playback timeline.
+
+    Every sentence the agent speaks is announced (its text) before its audio is written; the audio
+    extends the sentence's span on the timeline. At an interruption the playback position cuts the
+    turn: sentences that ended before it were heard whole, the one playing is cut in proportion
+    to the share of its audio played, later ones were not heard.
+    """
+
+    def __init__(self, call: ActiveCall, on_turn_end: Callable[[str, str, bool], None]) -> None:
+        self._call = call
+        self._on_turn_end = on_turn_end
+        self._written = 0.0
+        self._segments: list[_Segment] = []
+        self.turn_audio_at: float | None = None  # monotonic time the current turn's first audio went out
+        self.on_first_audio: Callable[[float], None] | None = None
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._segments) or self._call.playing()
+
+    def announce(self, text: str) -> None:
+        self._segments.append(_Segment(text))
+
+    async def write(self, pcm: bytes) -> None:
+        played = self._call.played_seconds()
+        self._written = max(self._written, played)  # the line was idle: new audio starts now
+        if not self._segments:
+            self._segments.append(_Segment(""))
+        segment = self._segments[-1]
+        if segment.start is None:
+            segment.start = self._written
+        if self.turn_audio_at is None:
+            self.turn_audio_at = time.monotonic()
+            if self.on_first_audio is not None:
+                self.on_first_audio(self.turn_audio_at)
+        await self._call.play(pcm)
+        self._written += len(pcm) / BYTES_PER_SECOND
+        segment.end = self._written
+        ahead = self._written - self._call.played_seconds() - LEAD
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+    async def interrupt(self) -> None:
+        """Barge-in: silence the line at once and end the turn where the caller stopped hearing it."""
+        at = self._call.played_seconds()
+        await self._call.clear()
+        self._written = at
+        self.cut(at)
+
+    def cut(self, at: float) -> None:
+        """End the current turn at playback position `at` (a barge-in, or the call ending)."""
+        if self._segments:
+            full, heard = self._texts(at)
+            self._segments = []
+            self.turn_audio_at = None
+            self._on_turn_end(full, heard, heard != full)
+
+    def turn_done(self) -> None:
+        if self._segments:
+            full, _ = self._texts(None)
+            self._segments = []
+            self.turn_audio_at = None
+            self._on_turn_end(full, full, False)
+
+    def _texts(self, at: float | None) -> tuple[str, str]:
+        full: list[str] = []
+        heard: list[str] = []
+        for segment in self._segments:
+            if not segment.text:
+                continue
+            full.append(segment.text.strip())
+            if at is None or (segment.end is not None and segment.end <= at):
+                heard.append(segment.text.strip())
+            elif segment.start is not None and segment.end is not None and segment.start < at:
+                words = segment.text.split()
+                share = (at - segment.start) / max(segment.end - segment.start, 1e-6)
+                heard.extend(words[: int(len(words) * share)])
+        return " ".join(full), " ".join(heard)
+
+
+class CallInput(BaseInputTransport):
+    """Caller audio and DTMF from the `ActiveCall` into the pipeline; `StopIn` ends the session."""
+
+    def __init__(self, call: ActiveCall, params: TransportParams, on_stop: Callable[[], None]) -> None:
+        super().__init__(params, name="CallInput")
+        self._call = call
+        self._on_stop = on_stop
+        self._pump: asyncio.Task[None] | None = None
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+        if self._pump is None:
+            self._pump = self.create_task(self._receive())
+
+    async def stop(self, frame: EndFrame) -> None:
+        await super().stop(frame)
+        await self._stop_pump()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await super().cancel(frame)
+        await self._stop_pump()
+
+    async def _stop_pump(self) -> None:
+        if self._pump is not None:
+            await self.cancel_task(self._pump)
+            self._pump = None
+
+    async def _receive(self) -> None:
+        async for event in self._call.events():
+            if type(event) is AudioIn:
+                await self.push_audio_frame(
+                    InputAudioRawFrame(audio=event.pcm, sample_rate=CALL_RATE, num_channels=1)
+                )
+            elif isinstance(event, DtmfIn):
+                with contextlib.suppress(ValueError):
+                    await self.push_frame(InputDTMFFrame(button=KeypadEntry(event.digit)))
+            elif isinstance(event, StopIn):
+                self._on_stop()
+                return
+
+
+class CallOutput(BaseOutputTransport):
+    """Agent audio to the call through `Playback`; interruptions become the call's `clear`."""
+
+    def __init__(self, playback: Playback, params: TransportParams) -> None:
+        super().__init__(params, name="CallOutput")
+        self._playback = playback
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            await self._playback.interrupt()
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        await self._playback.write(frame.audio)
+        return True
+
+    async def write_transport_frame(self, frame: Frame) -> None:
+        # Called in order with the audio: a sentence's text arrives just before its audio.
+        # (TTSTextFrame, a subclass, follows the audio it describes: not an announcement)
+        if (
+            isinstance(frame, AggregatedTextFrame)
+            and not isinstance(frame, TTSTextFrame)
+            and frame.will_be_spoken
+        ):
+            self._playback.announce(frame.text)
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
+        if isinstance(frame, BotStoppedSpeakingFrame) and direction is FrameDirection.DOWNSTREAM:
+            self._playback.turn_done()
+        await super().push_frame(frame, direction)
+
+
+class HeardContext(FrameProcessor):
+    """Right before the model is asked again, its context gets the agent's last interrupted turn
+    as the caller heard it (not as it was generated)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="HeardContext")
+        self.cut: tuple[str, str] | None = None  # (generated, heard) of the last interrupted turn
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame) and self.cut is not None:
+            apply_cut(frame.context, *self.cut)
+            self.cut = None
+        await self.push_frame(frame, direction)
+
+
+def apply_cut(context: LLMContext, generated: str, heard: str) -> None:
+    """Replace the agent's interrupted message with what was heard; add it when the aggregator
+    kept nothing (cut inside the first sentence); drop it when nothing was heard."""
+    messages: list[Any] = list(context.get_messages())
+    last_user = max((i for i, m in enumerate(messages) if _role(m) == "user"), default=len(messages))
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        content = message.get("content") if isinstance(message, dict) else None
+        if _role(message) == "assistant" and isinstance(content, str) and content.strip():
+            if _words(content)[: len(_words(heard))] == _words(heard) or content.strip() in generated:
+                if heard:
+                    messages[i] = {**message, "content": heard}
+                else:
+                    del messages[i]
+                context.set_messages(messages)
+                return
+            break
+    if heard:
+        messages.insert(last_user, {"role": "assistant", "content": heard})
+        context.set_messages(messages)
+
+
+def _role(message: Any) -> str | None:
+    return message.get("role") if isinstance(message, dict) else None
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+@dataclass(slots=True)
+class _Turn:
+    speech_end: float
+    stt: float | None = None
+    llm_first_token: float | None = None
+    tts_first_byte: float | None = None
+    recorded: bool = False
+    at: str = field(default_factory=_now_iso)
+
+
+class TurnRecorder(BaseObserver):
+    """Caller lines and per-turn latency from the frames the services push."""
+
+    def __init__(self, session: PipecatSession, vad_stop_secs: float) -> None:
+        super().__init__()
+        self._session = session
+        self._vad_stop_secs = vad_stop_secs
+        self.turn: _Turn | None = None
+        self._names: dict[str, str] = {}
+
+    def watch(self, kind: str, processor: FrameProcessor | None) -> None:
+        if processor is not None:
+            self._names[processor.name] = kind
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        frame = data.frame
+        if isinstance(frame, InputAudioRawFrame | OutputAudioRawFrame) or not data.first_push:
+            return
+        now = time.monotonic()
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            # the VAD confirms the end of speech `stop_secs` after the caller went quiet
+            self.turn = _Turn(speech_end=now - self._vad_stop_secs)
+        elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
+            if self.turn is not None and self.turn.stt is None:
+                self.turn.stt = now - self.turn.speech_end
+            self._session.record_line("caller", frame.text.strip())
+        elif isinstance(frame, MetricsFrame) and self.turn is not None:
+            for item in frame.data:
+                if not isinstance(item, TTFBMetricsData):
+                    continue
+                kind = self._names.get(item.processor)
+                if kind == "llm" and self.turn.llm_first_token is None:
+                    self.turn.llm_first_token = item.value
+                elif kind == "tts" and self.turn.tts_first_byte is None:
+                    self.turn.tts_first_byte = item.value
+
+    def first_audio(self, at: float) -> None:
+        turn = self.turn
+        if turn is None or turn.recorded:
+            return
+        turn.recorded = True
+        self._session.record(
+            "turns",
+            {
+                "at": turn.at,
+                "stt_ms": _ms(turn.stt),
+                "llm_first_token_ms": _ms(turn.llm_first_token),
+                "tts_first_byte_ms": _ms(turn.tts_first_byte),
+                "voice_to_voice_ms": _ms(at - turn.speech_end),
+            },
+        )
+
+
+class PipecatSession(AgentSession):
+    def __init__(self, engine: PipecatPipeline, settings: PipecatSettings, journal: CallJournal) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._journal = journal
+        self._writes: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write_journal())
+        self._warm = asyncio.create_task(self._warm_up())
+        self._ended = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._failure: str | None = None
+        self._failing = False
+        self._call: ActiveCall | None = None
+        self._playback: Playback | None = None
+        self._apology: bytes | None = None
+        self._heard = HeardContext()
+
+    # -- journal: stored in order, off the media path -------------------------------------------
+
+    def record(self, key: str, entry: dict[str, Any]) -> None:
+        self._writes.put_nowait((key, entry))
+
+    def record_line(self, role: str, text: str, interrupted: bool = False) -> None:
+        line: dict[str, Any] = {"role": role, "text": text, "at": _now_iso()}
+        if interrupted:
+            line["interrupted"] = True
+        self.record("transcript", line)
+
+    async def _write_journal(self) -> None:
+        while (item := await self._writes.get()) is not None:
+            try:
+                await self._journal.append(*item)
+            except Exception:
+                log.exception("journal_write_failed", key=item[0])
+
+    # -- start-up, while the handshake is validated ---------------------------------------------
+
+    async def _warm_up(self) -> _Warm:
+        tts = self._settings.tts
+        if tts is None:
+            return _Warm()
+        greeting, apology = await asyncio.gather(
+            self._engine.speech.get(tts, self._settings.greeting or ""),
+            self._engine.speech.get(tts, self._settings.apology),
+        )
+        return _Warm(greeting, apology)
+
+    async def aclose(self) -> None:
+        self._warm.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if not self._writer.done():
+            self._writes.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await self._writer
+
+    # -- the call ---------------------------------------------------------------------------------
+
+    async def run(self, call: ActiveCall) -> CallOutcome:
+        self._call = call
+        warm = await self._warm
+        recorder = TurnRecorder(self, self._settings.vad_stop_secs)
+        playback = Playback(call, self._turn_ended)
+        playback.on_first_audio = recorder.first_audio
+        self._playback = playback
+        self._apology = warm.apology
+        greeting = self._settings.greeting
+        if greeting and warm.greeting:
+            playback.announce(greeting)
+            await playback.write(warm.greeting)  # before the pipeline is even built
+
+        worker = self._build(call, playback, recorder)
+        if greeting and not warm.greeting:
+            await worker.queue_frame(TTSSpeakFrame(greeting))
+        runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
+        await runner.add_workers(worker)
+        running = asyncio.create_task(runner.run())
+        ended = asyncio.create_task(self._ended.wait())
+        try:
+            async with asyncio.timeout(self._settings.max_call_seconds):
+                await asyncio.wait({running, ended}, return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            await call.hang_up(EndReason.MAX_DURATION)
+        finally:
+            ended.cancel()
+            if not running.done():
+                await worker.cancel(reason="call ended")
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await running
+            except TimeoutError:
+                log.warning("pipeline_stop_timeout")
+                running.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+        playback.cut(call.played_seconds())  # a turn still playing ends where the caller left it
+        if not self._ended.is_set() and call.ended_by is None:
+            # The pipeline stopped on its own: never leave the caller in silence.
+            self._failure = self._failure or "pipeline stopped"
+            await call.hang_up(EndReason.ERROR)
+        self._writes.put_nowait(None)
+        await self._writer
+        return self._outcome(call)
+
+    def _outcome(self, call: ActiveCall) -> CallOutcome:
+        if self._failure is not None:
+            return CallOutcome(
+                EndReason.ERROR,
+                {"error": self._failure},
+                Close(CloseCode.INTERNAL_ERROR, f"Agent failed: {self._failure}"[:123]),
+            )
+        return CallOutcome(call.ended_by or EndReason.CALLER_HANGUP)
+
+    def _turn_ended(self, generated: str, heard: str, interrupted: bool) -> None:
+        if interrupted:
+            self._heard.cut = (generated, heard)
+        if heard:
+            self.record_line("agent", heard, interrupted=interrupted)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- building the pipeline ------------------------------------------------------------------
+
+    def _build(self, call: ActiveCall, playback: Playback, recorder: TurnRecorder) -> PipelineWorker:
+        settings = self._settings
+        services = build_services(settings, CALL_RATE)
+        messages: list[Any] = []  # the system prompt is the LLM service's system instruction
+        if settings.greeting:
+            messages.append({"role": "assistant", "content": settings.greeting})
+        context = LLMContext(messages=messages, tools=ToolsSchema(standard_tools=self._tools()))
+        vad = CallVad(VADParams(stop_secs=settings.vad_stop_secs))
+        aggregators = LLMContextAggregatorPair(
+            context,
+            user_params=LLMUserAggregatorParams(
+                vad_analyzer=vad,
+                user_turn_strategies=UserTurnStrategies(
+                    stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_stop_secs)]
+                ),
+            ),
+            realtime_service_mode=services.realtime,
+        )
+        params = TransportParams(
+            audio_in_enabled=True,
+            audio_in_sample_rate=CALL_RATE,
+            audio_out_enabled=True,
+            audio_out_sample_rate=CALL_RATE,
+            audio_out_10ms_chunks=2,
+            audio_out_end_silence_secs=0,
+            audio_out_auto_silence=False,
+        )
+        transport_in = CallInput(call, params, self._ended.set)
+        transport_out = CallOutput(playback, params)
+        llm = services.llm
+        llm.register_function("end_call", self._end_call)
+        llm.register_function("transfer_call", self._transfer_call, timeout_secs=120)
+        stages: list[FrameProcessor] = [transport_in]
+        if services.stt is not None:
+            stages.append(services.stt)
+        stages += [aggregators.user(), self._heard, llm]
+        if services.tts is not None:
+            stages.append(services.tts)
+        stages += [transport_out, aggregators.assistant()]
+        recorder.watch("stt", services.stt)
+        recorder.watch("llm", llm)
+        recorder.watch("tts", services.tts)
+        worker = PipelineWorker(
+            Pipeline(stages),
+            params=PipelineParams(
+                audio_in_sample_rate=CALL_RATE, audio_out_sample_rate=CALL_RATE, enable_metrics=True
+            ),
+            observers=[recorder],
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+            enable_turn_tracking=False,
+            check_dangling_tasks=False,
+        )
+        failing = {
+            p.name: kind for kind, p in (("stt", services.stt), ("llm", llm), ("tts", services.tts)) if p
+        }
+
+        @worker.event_handler("on_pipeline_error")
+        async def on_error(_: PipelineWorker, frame: ErrorFrame) -> None:
+            processor = getattr(frame, "processor", None)
+            kind = failing.get(processor.name) if processor is not None else None
+            if kind is not None or frame.fatal:
+                self._fail(kind or "pipeline", frame.error)
+
+        return worker
+
+    def _tools(self) -> list[FunctionSchema]:
+        return [
+            FunctionSchema(
+                name="end_call",
+                description="Hang up the call. Say goodbye first; call this when the conversation is over.",
+                properties={},
+                required=[],
+            ),
+            FunctionSchema(
+                name="transfer_call",
+                description="Transfer the caller to another phone number or SIP address.",
+                properties={"destination": {"type": "string", "description": "E.164 number or sip: URI"}},
+                required=["destination"],
+            ),
+        ]
+
+    # -- tools and failures -----------------------------------------------------------------------
+
+    async def _end_call(self, params: FunctionCallParams) -> None:
+        await params.result_callback({"ok": True}, properties=FunctionCallResultProperties(run_llm=False))
+        log.info("agent_end_call")
+        self._spawn(self._after_last_words(self._hang_up))
+
+    async def _hang_up(self) -> None:
+        assert self._call is not None  # noqa: S101 - tools run during run()
+        await self._call.hang_up(EndReason.AGENT_HANGUP)
+
+    async def _transfer_call(self, params: FunctionCallParams) -> None:
+        assert self._call is not None  # noqa: S101 - tools run during run()
+        destination = str(params.arguments.get("destination", "")).strip()
+        if destination not in self._settings.transfer_destinations:
+            log.info("agent_transfer_refused")
+            await params.result_callback(
+                {"ok": False, "error": "That destination is not allowed; the call was not transferred."}
+            )
+            return
+        log.info("agent_transfer")
+        await self._after_last_words(None)
+        try:
+            await self._call.transfer(destination)
+        except CallControlError:
+            await params.result_callback(
+                {"ok": False, "error": "The transfer failed; the caller is still here."}
+            )
+            return
+        await params.result_callback({"ok": True}, properties=FunctionCallResultProperties(run_llm=False))
+
+    async def _after_last_words(self, then: Callable[[], Awaitable[None]] | None) -> None:
+        """Wait (at most `GOODBYE_WAIT`) for what the agent is saying with the tool call."""
+        playback = self._playback
+        assert playback is not None  # noqa: S101 - tools run during run()
+        deadline = time.monotonic() + GOODBYE_WAIT
+        await asyncio.sleep(0.3)  # its sentence may still be on its way from the TTS
+        while playback.speaking and time.monotonic() < deadline:  # noqa: ASYNC110 - a clock, not an event
+            await asyncio.sleep(0.05)
+        if then is not None:
+            await then()
+
+    def _fail(self, kind: str, error: str) -> None:
+        if self._failing:
+            return
+        self._failing = True
+        self._failure = f"{kind} failed"
+        log.warning("agent_service_failed", service=kind, error=error[:200])
+        self._spawn(self._apologise())
+
+    async def _apologise(self) -> None:
+        playback = self._playback
+        assert self._call is not None  # noqa: S101 - failures happen during run()
+        assert playback is not None  # noqa: S101
+        if self._apology:
+            await playback.interrupt()
+            playback.announce(self._settings.apology)
+            await playback.write(self._apology)
+            playback.turn_done()
+        await self._call.hang_up(EndReason.ERROR)

@@ -1,0 +1,32 @@
+"""The run's journal: what the agent learns during the call, stored on the run as it comes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from application.ports.calls import CallJournal
+from application.ports.repositories import WorkflowRunRepository
+from domain.workflow_run import WorkflowRun
+
+
+class RunJournal(CallJournal):
+    """Appends to the run's `gathered_context` and stores the run at once.
+
+    Every store of the run during a call goes through one lock, so a transcript line written while
+    the call ends cannot overwrite the run's end with an older copy.
+    """
+
+    def __init__(self, runs: WorkflowRunRepository, run: WorkflowRun) -> None:
+        self._runs = runs
+        self._run = run
+        self._lock = asyncio.Lock()
+
+    async def append(self, key: str, entry: dict[str, Any]) -> None:
+        entries = self._run.gathered_context.setdefault(key, [])
+        entries.append(entry)
+        await self.save()
+
+    async def save(self) -> None:
+        async with self._lock:
+            await self._runs.save(self._run)
