@@ -128,3 +128,148 @@ async def test_greets_hears_the_caller_and_keeps_the_transcript(
     turns = run.gathered_context["turns"]
     assert len(turns) == 1
     assert turns[0]["voice_to_voice_ms"] > 0
+
+
+async def say(caller: MediaCaller, seconds: float = 1.2) -> None:
+    await caller.stream(speech_phrase(seconds))
+    await caller.silence(0.2)
+
+
+async def past_greeting(caller: MediaCaller, session: str) -> None:
+    await caller.handshake(session)
+    await caller.silence(len(GREETING) * 0.06 + 0.3)
+
+
+async def test_end_call_hangs_up_through_cloudonix_after_the_goodbye(
+    pc: Tenant, caller: MediaCaller, oa: OpenAIStandIn, cloudonix: CloudonixStandIn
+) -> None:
+    oa.script_transcript("That's all, thank you.")
+    oa.script_reply("Goodbye!", tool_calls=[ToolCall("end_call", {})])
+    await past_greeting(caller, "S-pc")
+    heard_before = len(caller.received.audio_after(0))
+    await say(caller)
+    await caller.silence(0.5)
+    assert (await caller.closed(timeout=10))[0] == 1000
+    assert cloudonix.hangups == [(f"{pc.domain}.cloudonix.net", "S-pc")]
+    goodbye = caller.received.audio_after(0)[heard_before:]
+    assert loud_seconds(goodbye) > 0.3, "the goodbye was cut by the hang-up"
+    run = await ended_run(pc)
+    assert (run.state, run.end_reason) == (RunState.COMPLETED, "agent_hangup")
+    assert run.gathered_context["transcript"][-1]["text"] == "Goodbye!"
+
+
+async def test_transfer_to_an_allowed_destination(
+    pc: Tenant, caller: MediaCaller, oa: OpenAIStandIn, cloudonix: CloudonixStandIn
+) -> None:
+    cloudonix.callback_delay = 0.05
+    oa.script_transcript("Put me through to sales.")
+    oa.script_reply(
+        "Transferring you now.", tool_calls=[ToolCall("transfer_call", {"destination": "+15555550123"})]
+    )
+    await past_greeting(caller, "S-pc")
+    await say(caller)
+    assert (await caller.closed(timeout=15))[0] == 1000
+    [dial] = cloudonix.dials
+    assert dial.destination == "+15555550123"
+    assert cloudonix.hangups == []
+    run = await ended_run(pc)
+    assert (run.state, run.end_reason) == (RunState.COMPLETED, "transferred")
+
+
+async def test_transfer_elsewhere_is_refused_and_the_model_is_told(
+    pc: Tenant, caller: MediaCaller, oa: OpenAIStandIn, cloudonix: CloudonixStandIn
+) -> None:
+    oa.script_transcript("Transfer me to my friend.")
+    oa.script_reply(tool_calls=[ToolCall("transfer_call", {"destination": "+19995550100"})])
+    oa.script_reply("Sorry, I can't transfer you there.")
+    await past_greeting(caller, "S-pc")
+    await say(caller)
+    second = await oa.wait_for("chat", count=2, timeout=8)
+    await caller.silence(1.0)
+    await caller.stop()
+    assert (await caller.closed())[0] == 1000
+    assert cloudonix.dials == []
+    tool_result = second.body["messages"][-1]
+    assert tool_result["role"] == "tool"
+    assert "not allowed" in tool_result["content"]
+    assert "+15555550123" not in str(second.body["messages"])  # the model is not shown the list
+    run = await ended_run(pc)
+    assert (run.state, run.end_reason) == (RunState.COMPLETED, "caller_hangup")
+
+
+async def test_barge_in_clears_and_cuts_the_turn_where_the_caller_stopped_hearing(
+    pc: Tenant, caller: MediaCaller, oa: OpenAIStandIn
+) -> None:
+    long_answer = (
+        "We have three plans for small teams. The basic plan covers one line and costs ten dollars. "
+        "The team plan covers five lines and costs forty dollars. The business plan covers fifty lines."
+    )
+    oa.script_transcript("Tell me about your plans.")
+    oa.script_reply(long_answer)
+    oa.script_transcript("Stop, I only need one line.")
+    oa.script_reply("Then the basic plan is right for you.")
+    await past_greeting(caller, "S-pc")
+    await say(caller)
+    await oa.wait_for("chat", timeout=5)
+    await caller.silence(3.0)  # the first sentence (2.2 s) and a bit of the second
+    talk_over_at = len(caller.sent_at)
+    await say(caller, 1.5)
+    second = await oa.wait_for("chat", count=2, timeout=8)
+    await caller.silence(1.0)
+    await caller.stop()
+    await caller.closed()
+
+    clears = [at for at in caller.received.clears if at > caller.sent_at[talk_over_at]]
+    assert clears, "no clear on barge-in"
+    assert clears[0] - caller.sent_at[talk_over_at] < 0.8
+    run = await ended_run(pc)
+    agent_lines = [line for line in run.gathered_context["transcript"] if line["role"] == "agent"]
+    cut = agent_lines[1]
+    assert cut.get("interrupted") is True
+    assert long_answer.startswith(cut["text"])
+    assert 3 <= len(cut["text"].split()) < len(long_answer.split()) - 10
+    assert {"role": "assistant", "content": cut["text"]} in second.body["messages"]
+    assert long_answer not in str(second.body["messages"])
+
+
+async def test_a_missing_key_variable_fails_the_run_naming_it(
+    tenants: TenantFactory, cloudonix: CloudonixStandIn, oa: OpenAIStandIn
+) -> None:
+    tenant = await make_agent(
+        tenants,
+        cloudonix,
+        oa,
+        "S-nokey",
+        llm={
+            "provider": "openai",
+            "model": "m",
+            "base_url": oa.url,
+            "api_key_env": "AGENT_STREAM_TEST_NO_SUCH_KEY",
+        },
+    )
+    async with connect(tenant.stream_url(), compression=None) as ws:
+        caller = MediaCaller(ws)
+        await caller.handshake("S-nokey")
+        assert await caller.closed() == (1011, "Missing API key variable: AGENT_STREAM_TEST_NO_SUCH_KEY")
+    run = await ended_run(tenant)
+    assert (run.state, run.end_reason, run.close_code) == (RunState.FAILED, "error", 1011)
+    assert run.close_reason == "Missing API key variable: AGENT_STREAM_TEST_NO_SUCH_KEY"
+    assert oa.requests_for("chat") == []
+
+
+async def test_an_llm_failing_twice_makes_the_agent_apologise_and_hang_up(
+    pc: Tenant, caller: MediaCaller, oa: OpenAIStandIn, cloudonix: CloudonixStandIn
+) -> None:
+    oa.fail("chat", status=500, times=2)
+    await past_greeting(caller, "S-pc")
+    heard_before = len(caller.received.audio_after(0))
+    await say(caller)
+    assert await caller.closed(timeout=15) == (1011, "Agent failed: llm failed")
+    assert len(oa.requests_for("chat")) == 2  # the request and its one retry
+    assert cloudonix.hangups == [(f"{pc.domain}.cloudonix.net", "S-pc")]
+    apology = caller.received.audio_after(0)[heard_before:]
+    assert loud_seconds(apology) > 1.0, "no apology before the hang-up"
+    run = await ended_run(pc)
+    assert (run.state, run.end_reason, run.close_code) == (RunState.FAILED, "error", 1011)
+    assert run.gathered_context["error"] == "llm failed"
+    assert run.gathered_context["transcript"][-1]["role"] == "agent"

@@ -30,7 +30,7 @@ from application.ports.calls import (
     ProviderSessions,
     StopIn,
 )
-from domain.close_policy import NORMAL_CLOSE
+from domain.close_policy import NORMAL_CLOSE, Close
 from domain.stream_events import StreamStart
 from domain.workflow_run import EndReason
 
@@ -117,7 +117,7 @@ class TwilioFramedCall(ActiveCall):
 
     # call control --------------------------------------------------------------------------
 
-    async def hang_up(self, reason: str = EndReason.AGENT_HANGUP) -> None:
+    async def hang_up(self, reason: str = EndReason.AGENT_HANGUP, close: Close = NORMAL_CLOSE) -> None:
         async with self._ending:
             if self.ended_by is not None:
                 return
@@ -127,7 +127,7 @@ class TwilioFramedCall(ActiveCall):
                 await self._control.hang_up(self._ref)
             except CallControlError:
                 log.exception("hangup_failed")  # the run still ends; the metric counts it
-            await self._end_stream()
+            await self._end_stream(close)
 
     async def transfer(self, destination: str) -> None:
         async with self._ending:
@@ -137,9 +137,9 @@ class TwilioFramedCall(ActiveCall):
             self.ended_by = EndReason.TRANSFERRED
             await self._end_stream()
 
-    async def _end_stream(self) -> None:
+    async def _end_stream(self, close: Close = NORMAL_CLOSE) -> None:
         await self._pacer.aclose()
-        await self._socket.close(NORMAL_CLOSE)
+        await self._socket.close(close)
 
     async def aclose(self) -> None:
         await self._pacer.aclose()

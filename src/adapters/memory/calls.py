@@ -21,7 +21,7 @@ from application.ports.calls import (
     ProviderSessions,
     StopIn,
 )
-from domain.close_policy import Close
+from domain.close_policy import NORMAL_CLOSE, Close
 from domain.stream_events import StreamStart
 
 
@@ -112,6 +112,7 @@ class InMemoryActiveCall(ActiveCall):
         self.fail_transfer = fail_transfer
         self.instant_playback = instant_playback
         self.closed = False
+        self.close: Close | None = None  # the close a hang-up asked the stream to get
         self._inbox: asyncio.Queue[InboundEvent] = asyncio.Queue()
         self._playing = False
 
@@ -149,8 +150,9 @@ class InMemoryActiveCall(ActiveCall):
     def played_seconds(self) -> float:
         return sum(len(pcm) for pcm in self.played) / 16000
 
-    async def hang_up(self, reason: str = "agent_hangup") -> None:
+    async def hang_up(self, reason: str = "agent_hangup", close: Close = NORMAL_CLOSE) -> None:
         self.operations.append(f"hang_up:{reason}")
+        self.close = close
         if self.ended_by is None:
             self.ended_by = reason
             self._inbox.put_nowait(StopIn())

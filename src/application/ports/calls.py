@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.agents import AgentDefinition
-from domain.close_policy import Close
+from domain.close_policy import NORMAL_CLOSE, Close
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr
 
@@ -129,9 +129,10 @@ class ActiveCall(Protocol):
         """Seconds of agent audio the caller has heard so far (cut audio excluded)."""
 
     @abstractmethod
-    async def hang_up(self, reason: str = "agent_hangup") -> None:
+    async def hang_up(self, reason: str = "agent_hangup", close: Close = NORMAL_CLOSE) -> None:
         """Let the agent's last words play (at most a few seconds), end the call through the
-        provider, then close the stream. A provider failure is logged, never raised: the call ends."""
+        provider, then close the stream with `close`. A provider failure is logged, never raised:
+        the call ends."""
 
     @abstractmethod
     async def transfer(self, destination: str) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -244,39 +244,63 @@ class _Warm:
 @dataclass(slots=True)
 class _Segment:
     text: str
-    start: float | None = None  # playback timeline, seconds
-    end: float | None = None
+    duration: float = 0.0  # seconds of its audio received so far
+    start: float | None = None  # where its audio starts on the playback timeline
 
 
 class Playback:
     """What the caller has heard of the agent, on the call's playback timeline.
 
-    Every sentence the agent speaks is announced (its text) before its audio is written; the audio
-    extends the sentence's span on the timeline. At an interruption the playback position cuts the
-    turn: sentences that ended before it were heard whole, the one playing is cut in proportion
-    to the share of its audio played, later ones were not heard.
+    Pipecat hands the output each sentence's text just before its audio. Sentences are noted as
+    they are queued (text, then the length of their audio) and placed on the timeline as their
+    audio is written. When the turn is cut (barge-in, or the call ending), the playback position
+    cuts it: sentences that ended before it were heard whole, the one playing is cut in proportion
+    to the share of its audio played, the rest were not heard.
     """
 
     def __init__(self, call: ActiveCall, on_turn_end: Callable[[str, str, bool], None]) -> None:
         self._call = call
         self._on_turn_end = on_turn_end
         self._written = 0.0
-        self._segments: list[_Segment] = []
+        self._queued: deque[_Segment] = deque()  # in the output's queue, not yet written
+        self._receiving: _Segment | None = None  # the sentence whose audio is arriving
+        self._segments: list[_Segment] = []  # the current turn's, written
         self.turn_audio_at: float | None = None  # monotonic time the current turn's first audio went out
         self.on_first_audio: Callable[[float], None] | None = None
 
     @property
     def speaking(self) -> bool:
-        return bool(self._segments) or self._call.playing()
+        return bool(self._segments or self._queued) or self._call.playing()
 
-    def announce(self, text: str) -> None:
-        self._segments.append(_Segment(text))
+    # queue side: in the order Pipecat queues frames on the output
+    def queue_text(self, text: str) -> None:
+        self._receiving = _Segment(text)
+        self._queued.append(self._receiving)
+
+    def queue_audio(self, seconds: float) -> None:
+        if self._receiving is None:  # audio without a sentence's text
+            self.queue_text("")
+        assert self._receiving is not None  # noqa: S101 - set just above
+        self._receiving.duration += seconds  # it may already be playing
+
+    # write side: in the order the output writes them
+    def announce(self) -> None:
+        """The next queued sentence's audio comes next."""
+        if self._queued:
+            self._segments.append(self._queued.popleft())
+
+    async def speak(self, text: str, pcm: bytes) -> None:
+        """Play a whole phrase at once (the greeting, the apology), outside Pipecat's queue."""
+        self._segments.append(_Segment(text, len(pcm) / BYTES_PER_SECOND))
+        await self.write(pcm)
 
     async def write(self, pcm: bytes) -> None:
-        played = self._call.played_seconds()
-        self._written = max(self._written, played)  # the line was idle: new audio starts now
+        self._written = max(self._written, self._call.played_seconds())  # after a pause: starts now
         if not self._segments:
-            self._segments.append(_Segment(""))
+            if self._queued:
+                self.announce()
+            else:
+                self._segments.append(_Segment("", len(pcm) / BYTES_PER_SECOND))
         segment = self._segments[-1]
         if segment.start is None:
             segment.start = self._written
@@ -286,7 +310,6 @@ class Playback:
                 self.on_first_audio(self.turn_audio_at)
         await self._call.play(pcm)
         self._written += len(pcm) / BYTES_PER_SECOND
-        segment.end = self._written
         ahead = self._written - self._call.played_seconds() - LEAD
         if ahead > 0:
             await asyncio.sleep(ahead)
@@ -294,37 +317,47 @@ class Playback:
     async def interrupt(self) -> None:
         """Barge-in: silence the line at once and end the turn where the caller stopped hearing it."""
         at = self._call.played_seconds()
-        await self._call.clear()
+        if self._call.playing():  # Pipecat interrupts on every caller turn; `clear` only what plays
+            await self._call.clear()
         self._written = at
         self.cut(at)
 
     def cut(self, at: float) -> None:
         """End the current turn at playback position `at` (a barge-in, or the call ending)."""
-        if self._segments:
+        if self._segments or self._queued:
             full, heard = self._texts(at)
-            self._segments = []
-            self.turn_audio_at = None
+            self._reset()
             self._on_turn_end(full, heard, heard != full)
 
     def turn_done(self) -> None:
+        """Pipecat says the agent stopped speaking: everything written was heard."""
         if self._segments:
-            full, _ = self._texts(None)
+            _, heard = self._texts(None)
             self._segments = []
             self.turn_audio_at = None
-            self._on_turn_end(full, full, False)
+            self._on_turn_end(heard, heard, False)
+
+    def _reset(self) -> None:
+        self._segments = []
+        self._queued.clear()
+        self._receiving = None
+        self.turn_audio_at = None
 
     def _texts(self, at: float | None) -> tuple[str, str]:
         full: list[str] = []
         heard: list[str] = []
-        for segment in self._segments:
-            if not segment.text:
+        for segment in self._segments if at is None else [*self._segments, *self._queued]:
+            text = segment.text.strip()
+            if not text:
                 continue
-            full.append(segment.text.strip())
-            if at is None or (segment.end is not None and segment.end <= at):
-                heard.append(segment.text.strip())
-            elif segment.start is not None and segment.end is not None and segment.start < at:
-                words = segment.text.split()
-                share = (at - segment.start) / max(segment.end - segment.start, 1e-6)
+            full.append(text)
+            if segment.start is None or (at is not None and at <= segment.start):
+                continue
+            share = 1.0 if at is None else (at - segment.start) / max(segment.duration, 1e-6)
+            if share >= 1.0:
+                heard.append(text)
+            else:
+                words = text.split()
                 heard.extend(words[: int(len(words) * share)])
         return " ".join(full), " ".join(heard)
 
@@ -383,28 +416,36 @@ class CallOutput(BaseOutputTransport):
         await self.set_transport_ready(frame)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InterruptionFrame):
+        if direction is FrameDirection.DOWNSTREAM:
+            if isinstance(frame, OutputAudioRawFrame):
+                self._playback.queue_audio(len(frame.audio) / (2 * frame.sample_rate * frame.num_channels))
+            elif _announces(frame):
+                self._playback.queue_text(frame.text)  # type: ignore[attr-defined]
+        if isinstance(frame, InterruptionFrame):  # before Pipecat's own handling ends the turn
             await self._playback.interrupt()
+        await super().process_frame(frame, direction)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         await self._playback.write(frame.audio)
         return True
 
     async def write_transport_frame(self, frame: Frame) -> None:
-        # Called in order with the audio: a sentence's text arrives just before its audio.
-        # (TTSTextFrame, a subclass, follows the audio it describes: not an announcement)
-        if (
-            isinstance(frame, AggregatedTextFrame)
-            and not isinstance(frame, TTSTextFrame)
-            and frame.will_be_spoken
-        ):
-            self._playback.announce(frame.text)
+        if _announces(frame):  # in order with the audio: a sentence's text comes just before it
+            self._playback.announce()
 
     async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
         if isinstance(frame, BotStoppedSpeakingFrame) and direction is FrameDirection.DOWNSTREAM:
             self._playback.turn_done()
         await super().push_frame(frame, direction)
+
+
+def _announces(frame: Frame) -> bool:
+    """The text of a sentence about to be spoken (TTSTextFrame, a subclass, follows its audio)."""
+    return (
+        isinstance(frame, AggregatedTextFrame)
+        and not isinstance(frame, TTSTextFrame)
+        and frame.will_be_spoken
+    )
 
 
 class HeardContext(FrameProcessor):
@@ -432,7 +473,8 @@ def apply_cut(context: LLMContext, generated: str, heard: str) -> None:
         message = messages[i]
         content = message.get("content") if isinstance(message, dict) else None
         if _role(message) == "assistant" and isinstance(content, str) and content.strip():
-            if _words(content)[: len(_words(heard))] == _words(heard) or content.strip() in generated:
+            said, kept = _words(heard), _words(content)
+            if said[: len(kept)] == kept or kept[: len(said)] == said or content.strip() in generated:
                 if heard:
                     messages[i] = {**message, "content": heard}
                 else:
@@ -584,8 +626,7 @@ class PipecatSession(AgentSession):
         self._apology = warm.apology
         greeting = self._settings.greeting
         if greeting and warm.greeting:
-            playback.announce(greeting)
-            await playback.write(warm.greeting)  # before the pipeline is even built
+            await playback.speak(greeting, warm.greeting)  # before the pipeline is even built
 
         worker = self._build(call, playback, recorder)
         if greeting and not warm.greeting:
@@ -615,19 +656,18 @@ class PipecatSession(AgentSession):
         if not self._ended.is_set() and call.ended_by is None:
             # The pipeline stopped on its own: never leave the caller in silence.
             self._failure = self._failure or "pipeline stopped"
-            await call.hang_up(EndReason.ERROR)
+            await call.hang_up(EndReason.ERROR, self._failure_close())
         self._writes.put_nowait(None)
         await self._writer
         return self._outcome(call)
 
     def _outcome(self, call: ActiveCall) -> CallOutcome:
         if self._failure is not None:
-            return CallOutcome(
-                EndReason.ERROR,
-                {"error": self._failure},
-                Close(CloseCode.INTERNAL_ERROR, f"Agent failed: {self._failure}"[:123]),
-            )
+            return CallOutcome(EndReason.ERROR, {"error": self._failure}, self._failure_close())
         return CallOutcome(call.ended_by or EndReason.CALLER_HANGUP)
+
+    def _failure_close(self) -> Close:
+        return Close(CloseCode.INTERNAL_ERROR, f"Agent failed: {self._failure}"[:123])
 
     def _turn_ended(self, generated: str, heard: str, interrupted: bool) -> None:
         if interrupted:
@@ -780,7 +820,6 @@ class PipecatSession(AgentSession):
         assert playback is not None  # noqa: S101
         if self._apology:
             await playback.interrupt()
-            playback.announce(self._settings.apology)
-            await playback.write(self._apology)
+            await playback.speak(self._settings.apology, self._apology)
             playback.turn_done()
-        await self._call.hang_up(EndReason.ERROR)
+        await self._call.hang_up(EndReason.ERROR, self._failure_close())
