@@ -42,6 +42,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(/api/v1/agent-stream/)[^\s\"'?]+"), r"\1" + REDACTED),
     (re.compile(r"\?[^\s\"'#]*=[^\s\"']*"), "?" + REDACTED),
     (re.compile(r"(?i)\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b"), REDACTED),
+    # AI providers' keys, as their SDKs and error messages print them (OpenAI-style `sk-...`)
+    (re.compile(r"\b(?:sk|pk|rk|gsk|xai)[-_][A-Za-z0-9_\-*]{6,}"), REDACTED),
+    (re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"), r"\1" + REDACTED),
 )
 _PHONE = re.compile(r"(?<![\w\-.])(\+?)(\d{3,11})(\d{4})(?!\d)")
 

@@ -4,6 +4,9 @@ pointed at the stand-in OpenAI-compatible server, and the stand-in Cloudonix API
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from domain.workflow_run import RunState, WorkflowRun
+from entrypoints.logging import make_formatter
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.media_caller import MediaCaller, pcm_of, speech_phrase
 from tests.standins.cloudonix import CloudonixStandIn
@@ -125,9 +129,11 @@ async def test_greets_hears_the_caller_and_keeps_the_transcript(
         ("caller", "What are your opening hours?"),
         ("agent", "We are open from nine to five."),
     ]
-    turns = run.gathered_context["turns"]
-    assert len(turns) == 1
-    assert turns[0]["voice_to_voice_ms"] > 0
+    [turn] = run.gathered_context["turns"]
+    for figure in ("stt_ms", "llm_first_token_ms", "tts_first_byte_ms"):
+        assert 0 <= turn[figure] < 2000, turn
+    # the caller's end of speech to the first reply frame: at least the VAD's and the turn's waits
+    assert 600 <= turn["voice_to_voice_ms"] < 3000, turn
 
 
 async def say(caller: MediaCaller, seconds: float = 1.2) -> None:
@@ -273,3 +279,41 @@ async def test_an_llm_failing_twice_makes_the_agent_apologise_and_hang_up(
     assert (run.state, run.end_reason, run.close_code) == (RunState.FAILED, "error", 1011)
     assert run.gathered_context["error"] == "llm failed"
     assert run.gathered_context["transcript"][-1]["role"] == "agent"
+
+
+@pytest.fixture
+def captured_logs(app_url: str) -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(make_formatter("json"))
+    root.addHandler(handler)
+    try:
+        yield buffer
+    finally:
+        root.removeHandler(handler)
+
+
+async def test_pipecat_logs_reach_ours_without_keys(
+    captured_logs: io.StringIO,
+    pc: Tenant,
+    oa: OpenAIStandIn,
+    cloudonix: CloudonixStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wrong = "sk-wrong-key-abcdef0123456789"
+    monkeypatch.setenv(KEY_ENV, wrong)  # every service request is refused 401: errors get logged
+    async with connect(pc.stream_url(), compression=None) as ws:
+        caller = MediaCaller(ws)
+        await caller.handshake("S-pc")  # the greeting cannot be spoken: the agent ends the call
+        assert await caller.closed(timeout=15) == (1011, "Agent failed: tts failed")
+    assert cloudonix.hangups == [(f"{pc.domain}.cloudonix.net", "S-pc")]
+    text = captured_logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    pipecat_lines = [line for line in lines if line.get("logger") == "pipecat"]
+    assert pipecat_lines, "Pipecat's own logs did not reach ours"
+    assert all(line.get("run_id", "").startswith("WR-AGS-") for line in pipecat_lines)
+    for secret in (wrong, KEY, str(pc.agent_uuid), pc.token):
+        assert secret not in text, f"{secret!r} leaked into the logs"
+    run = await ended_run(pc)
+    assert (run.state, run.end_reason) == (RunState.FAILED, "error")

@@ -113,6 +113,7 @@ class InMemoryActiveCall(ActiveCall):
         self.instant_playback = instant_playback
         self.closed = False
         self.close: Close | None = None  # the close a hang-up asked the stream to get
+        self.heard_seconds: float | None = None  # set to pin the playback position (else: all heard)
         self._inbox: asyncio.Queue[InboundEvent] = asyncio.Queue()
         self._playing = False
 
@@ -148,6 +149,8 @@ class InMemoryActiveCall(ActiveCall):
         return self._playing
 
     def played_seconds(self) -> float:
+        if self.heard_seconds is not None:
+            return self.heard_seconds
         return sum(len(pcm) for pcm in self.played) / 16000
 
     async def hang_up(self, reason: str = "agent_hangup", close: Close = NORMAL_CLOSE) -> None:

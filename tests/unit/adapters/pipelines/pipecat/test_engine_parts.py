@@ -1,0 +1,175 @@
+"""The pipecat engine's own parts: playback tracking, the heard-context cut, the shared VAD model,
+and the services each definition builds (constructed only: no network)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.processors.aggregators.llm_context import LLMContext
+
+from adapters.media.g711 import MULAW
+from adapters.memory.calls import InMemoryActiveCall
+from adapters.pipelines.pipecat.engine import CallVad, Playback, apply_cut
+from adapters.pipelines.pipecat.services import build_services
+from adapters.pipelines.pipecat.settings import PipecatSettings
+from domain.agents import AgentDefinition
+from domain.stream_events import StreamStart
+from tests.media_caller import SPEECH
+
+START = StreamStart(stream_sid="MZ", call_sid="CA", session="S", account_sid="acme")
+SECOND = bytes(16000)  # one second of 8 kHz 16-bit audio
+
+
+class Turns:
+    def __init__(self) -> None:
+        self.ended: list[tuple[str, str, bool]] = []
+
+    def __call__(self, generated: str, heard: str, interrupted: bool) -> None:
+        self.ended.append((generated, heard, interrupted))
+
+
+async def two_sentences(call: InMemoryActiveCall) -> tuple[Playback, Turns]:
+    turns = Turns()
+    playback = Playback(call, turns)
+    playback.queue_text("One two three four.")
+    playback.queue_audio(2.0)
+    playback.queue_text("Five six seven eight.")
+    playback.queue_audio(2.0)
+    playback.announce()
+    await playback.write(SECOND * 2)
+    playback.announce()
+    await playback.write(SECOND)  # half of the second sentence written so far
+    return playback, turns
+
+
+async def test_a_cut_keeps_whole_sentences_and_the_played_share_of_the_next() -> None:
+    call = InMemoryActiveCall(START)
+    playback, turns = await two_sentences(call)
+    call.heard_seconds = 3.0  # the caller heard the first sentence and half of the second
+    await playback.interrupt()
+    assert turns.ended == [
+        ("One two three four. Five six seven eight.", "One two three four. Five six", True)
+    ]
+    assert call.clears == 1
+    assert not playback.speaking
+
+
+async def test_a_cut_before_the_audio_hears_nothing() -> None:
+    call = InMemoryActiveCall(START)
+    playback, turns = await two_sentences(call)
+    call.heard_seconds = 0.0
+    playback.cut(0.0)
+    assert turns.ended == [("One two three four. Five six seven eight.", "", True)]
+
+
+async def test_a_turn_played_out_is_heard_whole() -> None:
+    call = InMemoryActiveCall(START)
+    playback, turns = await two_sentences(call)
+    playback.turn_done()
+    assert turns.ended == [("One two three four. Five six seven eight.",) * 2 + (False,)]
+    playback.turn_done()  # nothing more to end
+    assert len(turns.ended) == 1
+
+
+async def test_sentences_still_queued_count_as_not_heard() -> None:
+    call = InMemoryActiveCall(START)
+    turns = Turns()
+    playback = Playback(call, turns)
+    await playback.speak("Hello there.", SECOND)
+    playback.queue_text("Not yet spoken.")
+    call.heard_seconds = 1.0
+    playback.cut(1.0)
+    assert turns.ended == [("Hello there. Not yet spoken.", "Hello there.", True)]
+
+
+def context(*messages: dict[str, str]) -> LLMContext:
+    return LLMContext(messages=list(messages))  # type: ignore[arg-type]
+
+
+def test_the_models_context_gets_the_heard_text() -> None:
+    ctx = context(
+        {"role": "assistant", "content": "One two three four."},
+        {"role": "user", "content": "Stop."},
+    )
+    apply_cut(ctx, "One two three four. Five six seven eight.", "One two three four. Five six")
+    assert ctx.get_messages()[0] == {"role": "assistant", "content": "One two three four. Five six"}
+
+
+def test_a_turn_the_aggregator_never_kept_is_added_before_the_caller() -> None:
+    ctx = context({"role": "user", "content": "Hi"}, {"role": "user", "content": "Stop."})
+    apply_cut(ctx, "One two three four.", "One two")
+    assert ctx.get_messages()[1:] == [
+        {"role": "assistant", "content": "One two"},
+        {"role": "user", "content": "Stop."},
+    ]
+
+
+def test_a_turn_nobody_heard_is_dropped() -> None:
+    ctx = context(
+        {"role": "assistant", "content": "One two three four."}, {"role": "user", "content": "Stop."}
+    )
+    apply_cut(ctx, "One two three four.", "")
+    assert ctx.get_messages() == [{"role": "user", "content": "Stop."}]
+
+
+def test_every_calls_vad_shares_one_model_but_keeps_its_own_state() -> None:
+    first, second = CallVad(VADParams()), CallVad(VADParams())
+    for vad in (first, second):
+        vad.set_sample_rate(8000)  # as the pipeline does when it starts
+    assert first._model.session is second._model.session
+    speech = np.frombuffer(MULAW.decode(SPEECH.read_bytes()), dtype="<i2")
+    window = first.num_frames_required()
+    confidences = [
+        first.voice_confidence(speech[i : i + window].tobytes()) for i in range(0, 40 * window, window)
+    ]
+    assert max(confidences) > 0.8  # espeak speech is speech
+    assert second.voice_confidence(bytes(2 * window)) < 0.1  # the other call's silence is not
+    assert first._model._state is not second._model._state
+
+
+@pytest.mark.parametrize(
+    ("llm", "stt", "tts", "names"),
+    [
+        ("openai", "openai", "openai", ("OpenAILLMService", "OpenAISTTService", "OpenAITTSService")),
+        ("groq", "deepgram", "cartesia", ("OpenAILLMService", "DeepgramSTTService", "CartesiaTTSService")),
+        ("openai", "openai", "elevenlabs", ("OpenAILLMService", "OpenAISTTService", "ElevenLabsTTSService")),
+    ],
+)
+def test_each_provider_builds_its_pipecat_service(
+    llm: str, stt: str, tts: str, names: tuple[str, ...]
+) -> None:
+    os.environ.setdefault("AGENT_STREAM_UNIT_KEY", "k-unit")
+    block = {"model": "m", "voice": "v", "api_key_env": "AGENT_STREAM_UNIT_KEY"}
+    definition = AgentDefinition.from_dict(
+        {
+            "engine": "pipecat",
+            "llm": {**block, "provider": llm},
+            "stt": {**block, "provider": stt},
+            "tts": {**block, "provider": tts},
+        }
+    )
+    services = build_services(PipecatSettings.from_definition(definition, {}), 8000)
+    built = tuple(type(s).__name__ for s in (services.llm, services.stt, services.tts))
+    assert built == names
+    assert services.llm._client.max_retries == 1  # retried once
+
+
+def test_a_realtime_block_builds_a_speech_to_speech_service() -> None:
+    os.environ.setdefault("AGENT_STREAM_UNIT_KEY", "k-unit")
+    definition = AgentDefinition.from_dict(
+        {
+            "engine": "pipecat",
+            "realtime": {
+                "provider": "openai",
+                "model": "gpt-realtime",
+                "api_key_env": "AGENT_STREAM_UNIT_KEY",
+            },
+        }
+    )
+    services = build_services(PipecatSettings.from_definition(definition, {}), 8000)
+    assert services.realtime
+    assert type(services.llm).__name__ == "OpenAIRealtimeLLMService"
+    assert (services.stt, services.tts) == (None, None)
