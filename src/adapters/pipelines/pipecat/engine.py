@@ -54,6 +54,7 @@ from pipecat.frames.frames import (
     InputDTMFFrame,
     InterruptionFrame,
     LLMContextFrame,
+    LLMRunFrame,
     MetricsFrame,
     OutputAudioRawFrame,
     StartFrame,
@@ -630,7 +631,8 @@ class PipecatSession(AgentSession):
 
         worker = self._build(call, playback, recorder)
         if greeting and not warm.greeting:
-            await worker.queue_frame(TTSSpeakFrame(greeting))
+            # spoken by the pipeline's TTS; a speech-to-speech model is asked to say it
+            await worker.queue_frame(TTSSpeakFrame(greeting) if self._settings.tts else LLMRunFrame())
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(worker)
         running = asyncio.create_task(runner.run())
@@ -686,8 +688,11 @@ class PipecatSession(AgentSession):
         settings = self._settings
         services = build_services(settings, CALL_RATE)
         messages: list[Any] = []  # the system prompt is the LLM service's system instruction
-        if settings.greeting:
+        if settings.greeting and settings.tts:
             messages.append({"role": "assistant", "content": settings.greeting})
+        elif settings.greeting:  # a speech-to-speech model says the greeting itself
+            cue = f"(The call has connected. Say: {settings.greeting})"
+            messages.append({"role": "user", "content": cue})
         context = LLMContext(messages=messages, tools=ToolsSchema(standard_tools=self._tools()))
         vad = CallVad(VADParams(stop_secs=settings.vad_stop_secs))
         aggregators = LLMContextAggregatorPair(

@@ -126,14 +126,15 @@ def _tts(block: ServiceBlock, sample_rate: int) -> FrameProcessor:
 
 
 def _realtime(block: ServiceBlock, system_prompt: str) -> LLMService[Any]:
+    from pipecat.services.openai.realtime import events
     from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
     kwargs: dict[str, Any] = {"api_key": block.api_key.reveal()}
     if block.base_url:
         kwargs["base_url"] = block.base_url
+    audio = events.AudioConfiguration(output=events.AudioOutput(voice=block.voice)) if block.voice else None
+    session = events.SessionProperties(instructions=system_prompt, audio=audio)
     return OpenAIRealtimeLLMService(
         **kwargs,
-        settings=_settings(
-            OpenAIRealtimeLLMService, block, model=block.model, system_instruction=system_prompt
-        ),
+        settings=_settings(OpenAIRealtimeLLMService, block, model=block.model, session_properties=session),
     )

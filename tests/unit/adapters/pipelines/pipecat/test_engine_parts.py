@@ -165,6 +165,7 @@ def test_a_realtime_block_builds_a_speech_to_speech_service() -> None:
             "realtime": {
                 "provider": "openai",
                 "model": "gpt-realtime",
+                "voice": "marin",
                 "api_key_env": "AGENT_STREAM_UNIT_KEY",
             },
         }
@@ -173,3 +174,6 @@ def test_a_realtime_block_builds_a_speech_to_speech_service() -> None:
     assert services.realtime
     assert type(services.llm).__name__ == "OpenAIRealtimeLLMService"
     assert (services.stt, services.tts) == (None, None)
+    session = services.llm._settings.session_properties
+    assert session.audio.output.voice == "marin"
+    assert session.instructions.startswith("You are a helpful voice agent")

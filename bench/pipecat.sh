@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The `pipecat` engine under load: a Pipecat voice agent (OpenAI-compatible STT/LLM/TTS, Silero VAD)
+# served on one pinned core (PostgreSQL, the stand-in Cloudonix API), its providers played by the
+# OpenAI stand-in answering at once, driven by ../shared/loadcall on the other core at increasing
+# concurrency. First, with the server idle, bench/pipecat_startup.py measures pipeline start-up
+# (`start` -> greeting) and voice-to-voice latency. Follows bench/run.sh (the linetest benchmark).
+#
+# usage: bash bench/pipecat.sh [LEVELS...]    (default: 10 30 60 90 120)
+#   env: LOADCALL   path to the shared loadcall folder (default: ../shared/loadcall)
+#        OUT        results folder (default: bench/out/pipecat-<date>)
+#        DURATION   seconds per level (default 20)
+#        STARTUP_CALLS  calls of the start-up measurement (default 50; 0 skips it)
+#        PROFILE=1  also record a py-spy profile of the server at the PROFILE_LEVEL level (default 60)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LEVELS="${*:-10 30 60 90 120}"
+LOADCALL="${LOADCALL:-../shared/loadcall}"
+OUT="${OUT:-bench/out/pipecat-$(date -u +%Y%m%dT%H%M%SZ)}"
+DURATION="${DURATION:-20}"
+STARTUP_CALLS="${STARTUP_CALLS:-50}"
+PORT="${PORT:-8765}"
+CX_PORT="${CX_PORT:-8766}"
+OA_PORT="${OA_PORT:-8767}"
+mkdir -p "$OUT"
+UV="python3 -m uv"
+
+# the load generator's own environment, exactly as its README pins it
+if [ ! -x /tmp/loadvenv/bin/python ]; then
+  python3 -m venv /tmp/loadvenv
+  /tmp/loadvenv/bin/pip install -q -r "$LOADCALL/requirements.txt" py-spy
+fi
+$UV run python bench/make_speech_wav.py "$OUT/speech.wav"
+
+# a fresh PostgreSQL database, migrated and seeded (as in run.sh)
+DB_URL=$($UV run python -c 'from tests.pg import postgres_url; print(postgres_url())')
+DB_NAME="agent_stream_bench_$(date +%s)"
+export AGENT_STREAM_DATABASE_URL="${DB_URL%/*}/$DB_NAME"
+export AGENT_STREAM_SECRET_KEY="${AGENT_STREAM_SECRET_KEY:-bench-secret-key-not-for-production}"
+$UV run python - "$DB_URL" "$DB_NAME" <<'PY'
+import asyncio, sys
+import asyncpg
+from sqlalchemy.engine import make_url
+url = make_url(sys.argv[1])
+async def main():
+    conn = await asyncpg.connect(user=url.username, host=url.query.get("host") or url.host, port=url.port, database=url.database)
+    await conn.execute(f'CREATE DATABASE "{sys.argv[2]}"')
+    await conn.close()
+asyncio.run(main())
+PY
+$UV run agent-stream db upgrade >/dev/null
+ORG=$($UV run agent-stream org create --name bench --max-concurrent-calls 2000 --monthly-minutes 100000000 | $UV run python -c 'import json,sys; print(json.load(sys.stdin)["organization_id"])')
+
+# the pipecat agent: every service is the OpenAI stand-in; the server reads the key from
+# BENCH_OPENAI_KEY at call time. Greeting ~1 s of audio, every reply ~1.6 s (0.06 s per character).
+export BENCH_OPENAI_KEY="${BENCH_OPENAI_KEY:-sk-bench-0123456789}"
+OA_URL="http://127.0.0.1:$OA_PORT/v1"
+DEFINITION=$(OA_URL="$OA_URL" python3 -c '
+import json, os
+block = {"provider": "openai", "base_url": os.environ["OA_URL"], "api_key_env": "BENCH_OPENAI_KEY"}
+print(json.dumps({
+    "engine": "pipecat", "greeting": "Hi, this is Acme.", "max_call_seconds": 600,
+    "llm": {**block, "model": "gpt-4o-mini"},
+    "stt": {**block, "model": "gpt-4o-transcribe", "language": "en"},
+    "tts": {**block, "model": "gpt-4o-mini-tts", "voice": "alloy"},
+}))')
+AGENT=$($UV run agent-stream agent create --org "$ORG" --name pipecat --definition "$DEFINITION" | $UV run python -c 'import json,sys; print(json.load(sys.stdin)["agent_uuid"])')
+echo "bench-token-0123456789" | $UV run agent-stream telephony add-cloudonix --org "$ORG" --domain acme >/dev/null
+
+# the stand-ins: Cloudonix API (any session validates) and OpenAI (answers at once, on core 0 with
+# the generator: it is the providers' side, not ours); the server pinned to core 1
+.venv/bin/python -m entrypoints.standins.cloudonix --port "$CX_PORT" --token bench-token-0123456789 --domain acme \
+  > "$OUT/cloudonix.log" 2>&1 &
+CX_PID=$!
+taskset -c 0 .venv/bin/python -m entrypoints.standins.openai --port "$OA_PORT" --api-key "$BENCH_OPENAI_KEY" \
+  --latency-llm 0 --latency-stt 0 --latency-tts 0 --transcript "I would like to book a table." \
+  --reply "Sure, I can help with that." > "$OUT/openai.log" 2>&1 &
+OA_PID=$!
+export AGENT_STREAM_CLOUDONIX_API_URL="http://127.0.0.1:$CX_PORT" AGENT_STREAM_LOG_FORMAT=json
+export AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE=0
+taskset -c 1 .venv/bin/agent-stream serve --port "$PORT" > "$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill $SERVER_PID $CX_PID $OA_PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 100); do grep -q listening "$OUT/openai.log" && break; sleep 0.2; done
+
+URL="ws://127.0.0.1:$PORT/api/v1/agent-stream/$AGENT?provider=cloudonix&Domain=acme&callId={i}"
+
+# pipeline start-up and voice-to-voice, server idle (one call at a time)
+if [ "$STARTUP_CALLS" -gt 0 ]; then
+  taskset -c 0 .venv/bin/python bench/pipecat_startup.py --url "$URL" --calls "$STARTUP_CALLS" \
+    --v2v-calls 5 --wav "$OUT/speech.wav" --agent "$AGENT" --json-out "$OUT/startup.json" \
+    2> >(tee "$OUT/startup.txt" >&2) >/dev/null || echo "start-up measurement failed" >&2
+  sleep 3
+fi
+
+# the ladder: the agent is silent between turns, so underruns >= 300 ms are talk-spurt boundaries
+EXTRA="--wav $OUT/speech.wav --spurt-gap-ms 300 --linger 3" \
+SERVER_PID=$SERVER_PID CLIENT_CPUS=0 PY=/tmp/loadvenv/bin/python DURATION=$DURATION \
+  bash "$LOADCALL/ladder.sh" "$URL" "$OUT" $LEVELS | tee "$OUT/ladder.txt"
+
+if [ "${PROFILE:-0}" = 1 ]; then
+  LEVEL="${PROFILE_LEVEL:-60}"
+  taskset -c 0 /tmp/loadvenv/bin/python "$LOADCALL/loadcall.py" --url "$URL" --calls "$LEVEL" \
+    --duration 30 --wav "$OUT/speech.wav" --spurt-gap-ms 300 --quiet --json-out "$OUT/profile_run.json" &
+  LOAD_PID=$!
+  sleep 12
+  /tmp/loadvenv/bin/py-spy record --pid "$SERVER_PID" --duration 15 --rate 250 --format raw \
+    --output "$OUT/profile.txt" --nonblocking >/dev/null 2>&1 || true
+  wait $LOAD_PID || true
+fi
+
+# the summary: loadcall's table, then what it leaves out here: the reply latency (echo from the
+# burst's end = client-side voice-to-voice), the failed verdict checks, and the start-up numbers
+{
+  /tmp/loadvenv/bin/python "$LOADCALL/summarize.py" "$OUT"/calls_*.json
+  echo
+  echo "| calls | reply onset after utterance end (echo.from_end_ms) p50/p95/p99 | replies heard/utterances | server CPU % | failed checks |"
+  echo "|---|---|---|---|---|"
+  /tmp/loadvenv/bin/python - "$OUT"/calls_*.json <<'PY'
+import json, sys
+rows = []
+for path in sys.argv[1:]:
+    s = json.load(open(path))
+    e = s["echo"]["from_end_ms"] or {}
+    cpu = next(iter(s.get("server", {}).values()), {}).get("cpu_pct")
+    failed = [k for k, v in s["verdict"].items() if k != "pass" and not v]
+    if not s["verdict"]["pass"]:
+        failed.append(f"stall {s['stall_pct']}%, late p99 {s['lateness_ms'].get('p99')} ms,"
+                      f" outcomes {s['calls']['outcomes']}, client lag p99 {s['client']['send_lag_ms'].get('p99')} ms")
+    lat = "/".join(str(round(e[k])) if e.get(k) is not None else "-" for k in ("p50", "p95", "p99"))
+    rows.append((s["config"]["calls"], f"| {s['config']['calls']} | {lat} | {s['echo']['matched']}/{s['echo']['bursts_sent']} | {cpu} | {'; '.join(failed) or '-'} |"))
+print("\n".join(r for _, r in sorted(rows)))
+PY
+  if [ -f "$OUT/startup.json" ]; then echo; echo "start-up (server idle): \`$(tail -n 1 "$OUT/startup.txt")\`"; fi
+} | tee "$OUT/summary.md"
+echo "results in $OUT"
