@@ -46,13 +46,13 @@ try:  # the C RMS is ~15x cheaper than numpy on a 160-sample frame; audioop-lts 
         warnings.simplefilter("ignore", DeprecationWarning)
         import audioop
 
-    def _mean_power(pcm: bytes) -> float:
+    def mean_power(pcm: bytes) -> float:
         rms: int = audioop.rms(pcm, 2)
         return float(rms * rms)
 
 except ImportError:  # pragma: no cover - only where neither audioop nor audioop-lts exists
 
-    def _mean_power(pcm: bytes) -> float:
+    def mean_power(pcm: bytes) -> float:
         x = np.frombuffer(pcm, dtype=_LE_INT16).astype(np.float32)
         return float(np.dot(x, x)) / len(x)
 
@@ -172,7 +172,7 @@ class VoiceActivityDetector:
         """Take the next frame of 16-bit little-endian PCM; return an event when speech starts/ends."""
         if not pcm:
             raise ValueError("empty frame")
-        power = _mean_power(pcm)
+        power = mean_power(pcm)
         level = 10.0 * math.log10(power / _FULL_SCALE_POWER) if power >= 1e-2 else _SILENCE_DBFS
         level = max(level, _SILENCE_DBFS)
         self._level = level

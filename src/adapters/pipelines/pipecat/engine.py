@@ -83,6 +83,7 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
+from adapters.media.vad import mean_power
 from adapters.pipelines.pipecat.logs import route_pipecat_logs
 from adapters.pipelines.pipecat.services import OPENAI_SPEECH_RATE, build_services
 from adapters.pipelines.pipecat.settings import PipecatSettings, ServiceBlock
@@ -109,6 +110,7 @@ LEAD = 0.1  # seconds of agent audio allowed ahead of the caller's playback
 GOODBYE_WAIT = 5.0  # at most this long for the agent's last words before a hang-up or transfer
 SPEECH_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 STOP_TIMEOUT = 5.0  # for the pipeline to wind down once the call has ended
+SILENCE_POWER = 32.0**2  # mean power of 16-bit samples at -60 dBFS
 
 
 def _now_iso() -> str:
@@ -137,7 +139,11 @@ def silero_session() -> onnxruntime.InferenceSession:
 
 
 class CallVad(SileroVADAnalyzer):
-    """Pipecat's Silero analyser over the shared model: only the recurrent state is per call."""
+    """Pipecat's Silero analyser over the shared model: only the recurrent state is per call.
+
+    A window quieter than `SILENCE_POWER` (-60 dBFS) is silence without asking the model: a line
+    is quiet most of the time (the caller listens), and the model run is the VAD's whole cost.
+    """
 
     def __init__(self, params: VADParams) -> None:
         VADAnalyzer.__init__(self, sample_rate=CALL_RATE, params=params)  # not Silero's: no model load
@@ -148,6 +154,13 @@ class CallVad(SileroVADAnalyzer):
         self._model = model
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+
+    def voice_confidence(self, buffer: bytes) -> float:
+        if mean_power(buffer) < SILENCE_POWER:
+            self._maybe_reset_model(0.0)  # keeps Silero's own reset schedule
+            return 0.0
+        confidence: float = super().voice_confidence(buffer)
+        return confidence
 
 
 class SpeechCache:

@@ -177,3 +177,28 @@ def test_a_realtime_block_builds_a_speech_to_speech_service() -> None:
     session = services.llm._settings.session_properties
     assert session.audio.output.voice == "marin"
     assert session.instructions.startswith("You are a helpful voice agent")
+
+
+def test_silence_is_scored_without_running_the_model() -> None:
+    vad = CallVad(VADParams())
+    vad.set_sample_rate(8000)
+    runs = 0
+    model = vad._model
+    run = model.session.run
+
+    class Counting:
+        def run(self, *args: object, **kwargs: object) -> object:
+            nonlocal runs
+            runs += 1
+            return run(*args, **kwargs)
+
+    model.session = Counting()
+    window = vad.num_frames_required()
+    hiss = (np.sin(np.arange(window)) * 20).astype("<i2").tobytes()  # about -64 dBFS
+    assert vad.voice_confidence(bytes(2 * window)) == 0.0
+    assert vad.voice_confidence(hiss) == 0.0
+    assert runs == 0
+    speech = np.frombuffer(MULAW.decode(SPEECH.read_bytes()), dtype="<i2")
+    loud = next(i for i in range(0, len(speech), window) if np.abs(speech[i : i + window]).max() > 3000)
+    vad.voice_confidence(speech[loud : loud + window].tobytes())
+    assert runs == 1
