@@ -22,9 +22,9 @@ class RunJournal(CallJournal):
         self._run = run
         self._lock = asyncio.Lock()
 
-    async def append(self, key: str, entry: dict[str, Any]) -> None:
-        entries = self._run.gathered_context.setdefault(key, [])
-        entries.append(entry)
+    async def append(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        for key, entry in entries:
+            self._run.gathered_context.setdefault(key, []).append(entry)
         await self.save()
 
     async def save(self) -> None:

@@ -181,5 +181,6 @@ class InMemoryCallJournal(CallJournal):
     def __init__(self) -> None:
         self.entries: dict[str, list[dict[str, Any]]] = {}
 
-    async def append(self, key: str, entry: dict[str, Any]) -> None:
-        self.entries.setdefault(key, []).append(entry)
+    async def append(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        for key, entry in entries:
+            self.entries.setdefault(key, []).append(entry)

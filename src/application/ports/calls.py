@@ -162,8 +162,9 @@ class CallJournal(Protocol):
     figures); each entry is stored on the run at once, so nothing is lost if the call drops."""
 
     @abstractmethod
-    async def append(self, key: str, entry: dict[str, Any]) -> None:
-        """Append `entry` to the run's `gathered_context[key]` list and store the run."""
+    async def append(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        """Append each `(key, entry)` to the run's `gathered_context[key]` list, then store the run
+        (once for all of them)."""
 
 
 class AgentSession(Protocol):

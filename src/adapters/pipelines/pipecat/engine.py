@@ -601,11 +601,19 @@ class PipecatSession(AgentSession):
         self.record("transcript", line)
 
     async def _write_journal(self) -> None:
-        while (item := await self._writes.get()) is not None:
-            try:
-                await self._journal.append(*item)
-            except Exception:
-                log.exception("journal_write_failed", key=item[0])
+        """Store entries in order; what queued up during a store goes in the next one."""
+        done = False
+        while not done:
+            batch = [await self._writes.get()]
+            while not self._writes.empty():
+                batch.append(self._writes.get_nowait())
+            done = batch[-1] is None
+            entries = [item for item in batch if item is not None]
+            if entries:
+                try:
+                    await self._journal.append(entries)
+                except Exception:
+                    log.exception("journal_write_failed")
 
     # -- start-up, while the handshake is validated ---------------------------------------------
 
