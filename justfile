@@ -44,3 +44,7 @@ migration NAME:
 # the load benchmark of bench/ (see docs/benchmarks.md)
 bench *ARGS:
     bash bench/run.sh {{ARGS}}
+
+# the pipecat engine's benchmark: start-up, voice-to-voice, and the load ladder (docs/benchmarks.md)
+bench-pipecat *ARGS:
+    bash bench/pipecat.sh {{ARGS}}

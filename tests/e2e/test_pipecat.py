@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -296,11 +297,13 @@ def captured_logs(app_url: str) -> Iterator[io.StringIO]:
 
 async def test_pipecat_logs_reach_ours_without_keys(
     captured_logs: io.StringIO,
-    pc: Tenant,
+    tenants: TenantFactory,
     oa: OpenAIStandIn,
     cloudonix: CloudonixStandIn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # a greeting of its own, so no cached audio hides the refused key
+    pc = await make_agent(tenants, cloudonix, oa, "S-pc", greeting=f"Hello {uuid.uuid4().hex}.")
     wrong = "sk-wrong-key-abcdef0123456789"
     monkeypatch.setenv(KEY_ENV, wrong)  # every service request is refused 401: errors get logged
     async with connect(pc.stream_url(), compression=None) as ws:

@@ -587,6 +587,7 @@ class PipecatSession(AgentSession):
         self._call: ActiveCall | None = None
         self._playback: Playback | None = None
         self._apology: bytes | None = None
+        self._worker: PipelineWorker | None = None
         self._heard = HeardContext()
 
     # -- journal: stored in order, off the media path -------------------------------------------
@@ -650,7 +651,7 @@ class PipecatSession(AgentSession):
         if greeting and warm.greeting:
             await playback.speak(greeting, warm.greeting)  # before the pipeline is even built
 
-        worker = self._build(call, playback, recorder)
+        worker = self._worker = self._build(call, playback, recorder)
         if greeting and not warm.greeting:
             # spoken by the pipeline's TTS; a speech-to-speech model is asked to say it
             await worker.queue_frame(TTSSpeakFrame(greeting) if self._settings.tts else LLMRunFrame())
@@ -838,14 +839,19 @@ class PipecatSession(AgentSession):
         self._failing = True
         self._failure = f"{kind} failed"
         log.warning("agent_service_failed", service=kind, error=error[:200])
-        self._spawn(self._apologise())
+        self._spawn(self._apologise(spoken_by_tts=kind != "tts"))
 
-    async def _apologise(self) -> None:
+    async def _apologise(self, spoken_by_tts: bool) -> None:
+        """The cached apology when there is one; else the pipeline's TTS says it, unless the TTS is
+        what failed. Then the call ends through the provider."""
         playback = self._playback
         assert self._call is not None  # noqa: S101 - failures happen during run()
         assert playback is not None  # noqa: S101
+        await playback.interrupt()
         if self._apology:
-            await playback.interrupt()
             await playback.speak(self._settings.apology, self._apology)
             playback.turn_done()
+        elif spoken_by_tts and self._settings.tts is not None and self._worker is not None:
+            await self._worker.queue_frame(TTSSpeakFrame(self._settings.apology))
+            await self._after_last_words(None)
         await self._call.hang_up(EndReason.ERROR, self._failure_close())
