@@ -239,6 +239,28 @@ async def test_barge_in_clears_and_cuts_the_turn_where_the_caller_stopped_hearin
     assert long_answer not in str(second.body["messages"])
 
 
+async def test_the_greeting_can_be_interrupted_like_any_turn(
+    pc: Tenant, caller: MediaCaller, oa: OpenAIStandIn
+) -> None:
+    oa.script_transcript("Sorry, wrong number.")
+    await caller.handshake("S-pc")
+    await caller.silence(1.2)  # a few words of the greeting
+    talk_over_at = len(caller.sent_at)
+    await say(caller)
+    request = await oa.wait_for("chat", timeout=8)
+    await caller.silence(0.5)
+    await caller.stop()
+    await caller.closed()
+    assert [at for at in caller.received.clears if at > caller.sent_at[talk_over_at]], "no clear"
+    run = await ended_run(pc)
+    greeting_line = run.gathered_context["transcript"][0]
+    assert greeting_line["interrupted"] is True
+    assert GREETING.startswith(greeting_line["text"])
+    assert 1 <= len(greeting_line["text"].split()) < len(GREETING.split())
+    assistant = [m["content"] for m in request.body["messages"] if m["role"] == "assistant"]
+    assert assistant == [greeting_line["text"]]
+
+
 async def test_a_missing_key_variable_fails_the_run_naming_it(
     tenants: TenantFactory, cloudonix: CloudonixStandIn, oa: OpenAIStandIn
 ) -> None:

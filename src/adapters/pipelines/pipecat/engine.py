@@ -85,7 +85,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from adapters.media.vad import mean_power
 from adapters.pipelines.pipecat.logs import route_pipecat_logs
-from adapters.pipelines.pipecat.services import OPENAI_SPEECH_RATE, build_services
+from adapters.pipelines.pipecat.services import OPENAI_SPEECH_RATE, SharedHttp, build_services
 from adapters.pipelines.pipecat.settings import PipecatSettings, ServiceBlock
 from application.ports.calls import (
     ActiveCall,
@@ -241,6 +241,7 @@ class PipecatPipeline(AgentPipeline):
         silero_session()  # load the model now, not on the event loop during a call
         self._environ = environ
         self.speech = SpeechCache()
+        self.http = SharedHttp()
 
     def prepare(
         self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
@@ -304,11 +305,14 @@ class Playback:
             self._segments.append(self._queued.popleft())
 
     async def speak(self, text: str, pcm: bytes) -> None:
-        """Play a whole phrase at once (the greeting, the apology), outside Pipecat's queue."""
+        """Queue a whole phrase at once (the greeting, the apology), outside Pipecat's queue; the
+        call's pacer plays it while the caller can still talk over it."""
         self._segments.append(_Segment(text, len(pcm) / BYTES_PER_SECOND))
-        await self.write(pcm)
+        await self.write(pcm, pace=False)
 
-    async def write(self, pcm: bytes) -> None:
+    async def write(self, pcm: bytes, pace: bool = True) -> None:
+        """Queue audio for the caller; with `pace`, return only once it is at most `LEAD` ahead of
+        the caller's ear (so Pipecat's idea of "speaking" follows what the caller hears)."""
         self._written = max(self._written, self._call.played_seconds())  # after a pause: starts now
         if not self._segments:
             if self._queued:
@@ -325,7 +329,7 @@ class Playback:
         await self._call.play(pcm)
         self._written += len(pcm) / BYTES_PER_SECOND
         ahead = self._written - self._call.played_seconds() - LEAD
-        if ahead > 0:
+        if pace and ahead > 0:
             await asyncio.sleep(ahead)
 
     async def interrupt(self) -> None:
@@ -650,6 +654,7 @@ class PipecatSession(AgentSession):
         greeting = self._settings.greeting
         if greeting and warm.greeting:
             await playback.speak(greeting, warm.greeting)  # before the pipeline is even built
+            await asyncio.sleep(0)  # let the pacer send the first frame before the build's CPU work
 
         worker = self._worker = self._build(call, playback, recorder)
         if greeting and not warm.greeting:
@@ -708,7 +713,7 @@ class PipecatSession(AgentSession):
 
     def _build(self, call: ActiveCall, playback: Playback, recorder: TurnRecorder) -> PipelineWorker:
         settings = self._settings
-        services = build_services(settings, CALL_RATE)
+        services = build_services(settings, CALL_RATE, self._engine.http)
         messages: list[Any] = []  # the system prompt is the LLM service's system instruction
         if settings.greeting and settings.tts:
             messages.append({"role": "assistant", "content": settings.greeting})

@@ -9,6 +9,11 @@
 
 Every OpenAI-compatible request is retried once (the SDK's own retry, for time-outs, connection
 errors, 429 and 5xx) within a bounded time; the streaming providers reconnect on their own.
+
+The OpenAI-compatible services of every call share one HTTP connection pool (`SharedHttp`): each
+client of its own would load the system's CA certificates again (about 20 ms of CPU per service,
+three per call) and open new connections. Every provider's module is imported with this one, when
+the engine loads, never on the event loop during a call.
 """
 
 from __future__ import annotations
@@ -16,15 +21,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.cartesia.tts import CartesiaTTSService
+from pipecat.services.deepgram.stt import DeepgramSTTService
+from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
 from pipecat.services.llm_service import LLMService
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.openai.realtime import events
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
+from pipecat.services.openai.stt import OpenAISTTService
+from pipecat.services.openai.tts import OpenAITTSService
 
 from adapters.pipelines.pipecat.settings import PipecatSettings, ServiceBlock
 
 RETRIES = 1
 OPENAI_SPEECH_RATE = 24000
-REQUEST_TIMEOUT = httpx.Timeout(15.0, connect=3.0)
+REQUEST_TIMEOUT = 15.0  # seconds per attempt
+
+
+class SharedHttp:
+    """One HTTP connection pool for every call's OpenAI-compatible services."""
+
+    def __init__(self) -> None:
+        self._client: Any = DefaultAsyncHttpxClient(timeout=REQUEST_TIMEOUT)  # binds to a loop on first use
+
+    def client(self) -> Any:
+        return self._client
 
 
 @dataclass(slots=True)
@@ -35,7 +58,7 @@ class Services:
     realtime: bool = False
 
 
-def build_services(settings: PipecatSettings, sample_rate: int) -> Services:
+def build_services(settings: PipecatSettings, sample_rate: int, http: SharedHttp) -> Services:
     """The services of one call; `sample_rate` is the call's (the STT hears it, the TTS speaks it)."""
     if settings.realtime is not None:
         return Services(llm=_realtime(settings.realtime, settings.system_prompt), realtime=True)
@@ -43,16 +66,15 @@ def build_services(settings: PipecatSettings, sample_rate: int) -> Services:
     assert settings.stt is not None  # noqa: S101
     assert settings.tts is not None  # noqa: S101
     return Services(
-        llm=_llm(settings.llm, settings.system_prompt),
-        stt=_stt(settings.stt, sample_rate),
-        tts=_tts(settings.tts, sample_rate),
+        llm=_llm(settings.llm, settings.system_prompt, http),
+        stt=_stt(settings.stt, sample_rate, http),
+        tts=_tts(settings.tts, sample_rate, http),
     )
 
 
-def _settings(service: Any, block: ServiceBlock, **fields: Any) -> Any:
+def _settings(service: Any, **fields: Any) -> Any:
     """The service's own `Settings`, with only the fields the block sets."""
-    given = {k: v for k, v in fields.items() if v is not None}
-    return service.Settings(**given)
+    return service.Settings(**{k: v for k, v in fields.items() if v is not None})
 
 
 def _retry_once(service: Any) -> Any:
@@ -61,74 +83,86 @@ def _retry_once(service: Any) -> Any:
     return service
 
 
-def _llm(block: ServiceBlock, system_prompt: str) -> LLMService[Any]:
-    from pipecat.services.openai.llm import OpenAILLMService
+class _PooledOpenAILLMService(OpenAILLMService):
+    """Pipecat's OpenAI LLM on the shared pool (its own `create_client` makes a pool per call)."""
 
-    key = block.api_key.reveal()
-    service = OpenAILLMService(
-        api_key=key,
+    def __init__(self, *, http: SharedHttp, **kwargs: Any) -> None:
+        self._http = http
+        super().__init__(**kwargs)
+
+    def create_client(
+        self,
+        api_key: Any = None,
+        base_url: Any = None,
+        organization: Any = None,
+        project: Any = None,
+        default_headers: Any = None,
+        **kwargs: Any,
+    ) -> AsyncOpenAI:
+        return AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            project=project,
+            default_headers=default_headers,
+            http_client=self._http.client(),
+            max_retries=RETRIES,
+            timeout=REQUEST_TIMEOUT,
+        )
+
+
+def _llm(block: ServiceBlock, system_prompt: str, http: SharedHttp) -> LLMService[Any]:
+    return _PooledOpenAILLMService(
+        http=http,
+        api_key=block.api_key.reveal(),
         base_url=block.base_url,
         settings=_settings(
             OpenAILLMService,
-            block,
             model=block.model,
             system_instruction=system_prompt,
             temperature=block.options.get("temperature"),
         ),
     )
-    return _retry_once(service)  # type: ignore[no-any-return]
 
 
-def _stt(block: ServiceBlock, sample_rate: int) -> FrameProcessor:
+def _stt(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProcessor:
     key = block.api_key.reveal()
+    fields = {"model": block.model, "language": block.language}
     if block.provider == "deepgram":
-        from pipecat.services.deepgram.stt import DeepgramSTTService
-
         return DeepgramSTTService(
-            api_key=key,
-            sample_rate=sample_rate,
-            settings=_settings(DeepgramSTTService, block, model=block.model, language=block.language),
+            api_key=key, sample_rate=sample_rate, settings=_settings(DeepgramSTTService, **fields)
         )
-    from pipecat.services.openai.stt import OpenAISTTService
-
     service = OpenAISTTService(
         api_key=key,
         base_url=block.base_url,
-        settings=_settings(OpenAISTTService, block, model=block.model, language=block.language),
+        http_client=http.client(),
+        settings=_settings(OpenAISTTService, **fields),
     )
     return _retry_once(service)  # type: ignore[no-any-return]
 
 
-def _tts(block: ServiceBlock, sample_rate: int) -> FrameProcessor:
+def _tts(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProcessor:
     key = block.api_key.reveal()
     fields = {"model": block.model, "voice": block.voice, "language": block.language}
     if block.provider == "cartesia":
-        from pipecat.services.cartesia.tts import CartesiaTTSService
-
         return CartesiaTTSService(
-            api_key=key, sample_rate=sample_rate, settings=_settings(CartesiaTTSService, block, **fields)
+            api_key=key, sample_rate=sample_rate, settings=_settings(CartesiaTTSService, **fields)
         )
     if block.provider == "elevenlabs":
-        from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
-
         return ElevenLabsTTSService(
-            api_key=key, sample_rate=sample_rate, settings=_settings(ElevenLabsTTSService, block, **fields)
+            api_key=key, sample_rate=sample_rate, settings=_settings(ElevenLabsTTSService, **fields)
         )
-    from pipecat.services.openai.tts import OpenAITTSService
-
     service = OpenAITTSService(
         api_key=key,
         base_url=block.base_url,
+        http_client=http.client(),
         sample_rate=OPENAI_SPEECH_RATE,  # what the API sends; the transport resamples to the call's rate
-        settings=_settings(OpenAITTSService, block, model=block.model, voice=block.voice),
+        settings=_settings(OpenAITTSService, model=block.model, voice=block.voice),
     )
     return _retry_once(service)  # type: ignore[no-any-return]
 
 
 def _realtime(block: ServiceBlock, system_prompt: str) -> LLMService[Any]:
-    from pipecat.services.openai.realtime import events
-    from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
-
     kwargs: dict[str, Any] = {"api_key": block.api_key.reveal()}
     if block.base_url:
         kwargs["base_url"] = block.base_url
@@ -136,5 +170,5 @@ def _realtime(block: ServiceBlock, system_prompt: str) -> LLMService[Any]:
     session = events.SessionProperties(instructions=system_prompt, audio=audio)
     return OpenAIRealtimeLLMService(
         **kwargs,
-        settings=_settings(OpenAIRealtimeLLMService, block, model=block.model, session_properties=session),
+        settings=_settings(OpenAIRealtimeLLMService, model=block.model, session_properties=session),
     )

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.services.openai.llm import OpenAILLMService
 
 from adapters.media.g711 import MULAW
 from adapters.memory.calls import InMemoryActiveCall
 from adapters.pipelines.pipecat.engine import CallVad, Playback, apply_cut
-from adapters.pipelines.pipecat.services import build_services
+from adapters.pipelines.pipecat.services import SharedHttp, build_services
 from adapters.pipelines.pipecat.settings import PipecatSettings
 from domain.agents import AgentDefinition
 from domain.stream_events import StreamStart
@@ -133,9 +134,19 @@ def test_every_calls_vad_shares_one_model_but_keeps_its_own_state() -> None:
 @pytest.mark.parametrize(
     ("llm", "stt", "tts", "names"),
     [
-        ("openai", "openai", "openai", ("OpenAILLMService", "OpenAISTTService", "OpenAITTSService")),
-        ("groq", "deepgram", "cartesia", ("OpenAILLMService", "DeepgramSTTService", "CartesiaTTSService")),
-        ("openai", "openai", "elevenlabs", ("OpenAILLMService", "OpenAISTTService", "ElevenLabsTTSService")),
+        ("openai", "openai", "openai", ("_PooledOpenAILLMService", "OpenAISTTService", "OpenAITTSService")),
+        (
+            "groq",
+            "deepgram",
+            "cartesia",
+            ("_PooledOpenAILLMService", "DeepgramSTTService", "CartesiaTTSService"),
+        ),
+        (
+            "openai",
+            "openai",
+            "elevenlabs",
+            ("_PooledOpenAILLMService", "OpenAISTTService", "ElevenLabsTTSService"),
+        ),
     ],
 )
 def test_each_provider_builds_its_pipecat_service(
@@ -151,9 +162,10 @@ def test_each_provider_builds_its_pipecat_service(
             "tts": {**block, "provider": tts},
         }
     )
-    services = build_services(PipecatSettings.from_definition(definition, {}), 8000)
+    services = build_services(PipecatSettings.from_definition(definition, {}), 8000, SharedHttp())
     built = tuple(type(s).__name__ for s in (services.llm, services.stt, services.tts))
     assert built == names
+    assert isinstance(services.llm, OpenAILLMService)
     assert services.llm._client.max_retries == 1  # retried once
 
 
@@ -170,7 +182,7 @@ def test_a_realtime_block_builds_a_speech_to_speech_service() -> None:
             },
         }
     )
-    services = build_services(PipecatSettings.from_definition(definition, {}), 8000)
+    services = build_services(PipecatSettings.from_definition(definition, {}), 8000, SharedHttp())
     assert services.realtime
     assert type(services.llm).__name__ == "OpenAIRealtimeLLMService"
     assert (services.stt, services.tts) == (None, None)
