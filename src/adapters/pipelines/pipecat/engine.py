@@ -41,7 +41,7 @@ from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 from pipecat.frames.frames import (
     AggregatedTextFrame,
     BotStoppedSpeakingFrame,
@@ -58,13 +58,11 @@ from pipecat.frames.frames import (
     MetricsFrame,
     OutputAudioRawFrame,
     StartFrame,
-    TranscriptionFrame,
     TTSSpeakFrame,
     TTSTextFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
-from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -154,6 +152,11 @@ class CallVad(SileroVADAnalyzer):
         self._model = model
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+
+    async def analyze_audio(self, buffer: bytes) -> VADState:
+        # Pipecat hands every 20 ms frame to a thread and back; the work is a few microseconds
+        # (or one small model run), far less than the two thread hops and their wake-ups.
+        return self._run_analyzer(buffer)
 
     def voice_confidence(self, buffer: bytes) -> float:
         if mean_power(buffer) < SILENCE_POWER:
@@ -425,9 +428,10 @@ class CallInput(BaseInputTransport):
 class CallOutput(BaseOutputTransport):
     """Agent audio to the call through `Playback`; interruptions become the call's `clear`."""
 
-    def __init__(self, playback: Playback, params: TransportParams) -> None:
+    def __init__(self, playback: Playback, recorder: TurnRecorder, params: TransportParams) -> None:
         super().__init__(params, name="CallOutput")
         self._playback = playback
+        self._recorder = recorder
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
@@ -439,6 +443,8 @@ class CallOutput(BaseOutputTransport):
                 self._playback.queue_audio(len(frame.audio) / (2 * frame.sample_rate * frame.num_channels))
             elif _announces(frame):
                 self._playback.queue_text(frame.text)  # type: ignore[attr-defined]
+            else:
+                self._recorder.on_frame(frame)
         if isinstance(frame, InterruptionFrame):  # before Pipecat's own handling ends the turn
             await self._playback.interrupt()
         await super().process_frame(frame, direction)
@@ -467,15 +473,22 @@ def _announces(frame: Frame) -> bool:
 
 
 class HeardContext(FrameProcessor):
-    """Right before the model is asked again, its context gets the agent's last interrupted turn
-    as the caller heard it (not as it was generated)."""
+    """Right after the user aggregator: before the model is asked again, its context gets the
+    agent's last interrupted turn as the caller heard it (not as it was generated).
 
-    def __init__(self) -> None:
+    It also stops the caller's audio here: past the STT and the VAD nothing needs it (unless the
+    model hears audio itself), and every processor it passes costs a queue hop 50 times a second.
+    """
+
+    def __init__(self, pass_audio: bool) -> None:
         super().__init__(name="HeardContext")
         self.cut: tuple[str, str] | None = None  # (generated, heard) of the last interrupted turn
+        self._pass_audio = pass_audio
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame) and not self._pass_audio:
+            return
         if isinstance(frame, LLMContextFrame) and self.cut is not None:
             apply_cut(frame.context, *self.cut)
             self.cut = None
@@ -515,7 +528,8 @@ def _words(text: str) -> list[str]:
 
 @dataclass(slots=True)
 class _Turn:
-    speech_end: float
+    vad_stop: float  # when the VAD confirmed the end of speech, and the utterance went to STT
+    speech_end: float  # when the caller went quiet: `stop_secs` earlier
     stt: float | None = None
     llm_first_token: float | None = None
     tts_first_byte: float | None = None
@@ -523,11 +537,13 @@ class _Turn:
     at: str = field(default_factory=_now_iso)
 
 
-class TurnRecorder(BaseObserver):
-    """Caller lines and per-turn latency from the frames the services push."""
+class TurnRecorder:
+    """Per-turn latency from what reaches the output: the VAD's end of speech (broadcast by the
+    user aggregator) and the services' time-to-first-byte metrics. Fed by `CallOutput`, not by a
+    Pipecat observer: an observer is handed every frame of every call through a queue and a task.
+    """
 
     def __init__(self, session: PipecatSession, vad_stop_secs: float) -> None:
-        super().__init__()
         self._session = session
         self._vad_stop_secs = vad_stop_secs
         self.turn: _Turn | None = None
@@ -537,27 +553,24 @@ class TurnRecorder(BaseObserver):
         if processor is not None:
             self._names[processor.name] = kind
 
-    async def on_push_frame(self, data: FramePushed) -> None:
-        frame = data.frame
-        if isinstance(frame, InputAudioRawFrame | OutputAudioRawFrame) or not data.first_push:
-            return
-        now = time.monotonic()
+    def on_frame(self, frame: Frame) -> None:
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             # the VAD confirms the end of speech `stop_secs` after the caller went quiet
-            self.turn = _Turn(speech_end=now - self._vad_stop_secs)
-        elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
-            if self.turn is not None and self.turn.stt is None:
-                self.turn.stt = now - self.turn.speech_end
-            self._session.record_line("caller", frame.text.strip())
+            now = time.monotonic()
+            self.turn = _Turn(vad_stop=now, speech_end=now - self._vad_stop_secs)
         elif isinstance(frame, MetricsFrame) and self.turn is not None:
             for item in frame.data:
-                if not isinstance(item, TTFBMetricsData):
-                    continue
-                kind = self._names.get(item.processor)
-                if kind == "llm" and self.turn.llm_first_token is None:
-                    self.turn.llm_first_token = item.value
-                elif kind == "tts" and self.turn.tts_first_byte is None:
-                    self.turn.tts_first_byte = item.value
+                if isinstance(item, TTFBMetricsData):
+                    self._ttfb(self.turn, self._names.get(item.processor), item.value)
+
+    @staticmethod
+    def _ttfb(turn: _Turn, kind: str | None, value: float) -> None:
+        if kind == "stt" and turn.stt is None:
+            turn.stt = value
+        elif kind == "llm" and turn.llm_first_token is None:
+            turn.llm_first_token = value
+        elif kind == "tts" and turn.tts_first_byte is None:
+            turn.tts_first_byte = value
 
     def first_audio(self, at: float) -> None:
         turn = self.turn
@@ -592,7 +605,7 @@ class PipecatSession(AgentSession):
         self._playback: Playback | None = None
         self._apology: bytes | None = None
         self._worker: PipelineWorker | None = None
-        self._heard = HeardContext()
+        self._heard = HeardContext(pass_audio=settings.realtime is not None)
 
     # -- journal: stored in order, off the media path -------------------------------------------
 
@@ -742,17 +755,25 @@ class PipecatSession(AgentSession):
             audio_out_auto_silence=False,
         )
         transport_in = CallInput(call, params, self._ended.set)
-        transport_out = CallOutput(playback, params)
+        transport_out = CallOutput(playback, recorder, params)
         llm = services.llm
         llm.register_function("end_call", self._end_call)
         llm.register_function("transfer_call", self._transfer_call, timeout_secs=120)
         stages: list[FrameProcessor] = [transport_in]
         if services.stt is not None:
             stages.append(services.stt)
-        stages += [aggregators.user(), self._heard, llm]
+        user = aggregators.user()
+        stages += [user, self._heard, llm]
         if services.tts is not None:
             stages.append(services.tts)
         stages += [transport_out, aggregators.assistant()]
+
+        @user.event_handler("on_user_turn_stopped")
+        async def on_caller_turn(_: Any, __: Any, message: Any) -> None:
+            text = (message.content or "").strip()
+            if text:
+                self.record_line("caller", text)
+
         recorder.watch("stt", services.stt)
         recorder.watch("llm", llm)
         recorder.watch("tts", services.tts)
@@ -761,7 +782,6 @@ class PipecatSession(AgentSession):
             params=PipelineParams(
                 audio_in_sample_rate=CALL_RATE, audio_out_sample_rate=CALL_RATE, enable_metrics=True
             ),
-            observers=[recorder],
             idle_timeout_secs=None,
             enable_rtvi=False,
             enable_turn_tracking=False,
