@@ -10,7 +10,8 @@
 #        OUT        results folder (default: bench/out/pipecat-<date>)
 #        DURATION   seconds per level (default 20)
 #        STARTUP_CALLS  calls of the start-up measurement (default 50; 0 skips it)
-#        PROFILE=1  also record a py-spy profile of the server at the PROFILE_LEVEL level (default 60)
+#        PROFILE=1  also py-spy the server: over 100 start-ups, and at the PROFILE_LEVEL level (default 10)
+#        SPY_FLAGS  py-spy sampling flags (default "--nonblocking --gil": the thread holding the GIL only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEVELS="${*:-10 30 60 90 120}"
@@ -98,37 +99,75 @@ EXTRA="--wav $OUT/speech.wav --spurt-gap-ms 300 --linger 3" \
 SERVER_PID=$SERVER_PID CLIENT_CPUS=0 PY=/tmp/loadvenv/bin/python DURATION=$DURATION \
   bash "$LOADCALL/ladder.sh" "$URL" "$OUT" $LEVELS | tee "$OUT/ladder.txt"
 
+# PROFILE=1: py-spy over 100 start-ups (server otherwise idle), then over PROFILE_LEVEL calls of load;
+# profile_top.md lists the top 15 functions by self time of each (raw stacks collapsed by function)
 if [ "${PROFILE:-0}" = 1 ]; then
-  LEVEL="${PROFILE_LEVEL:-60}"
+  SPY_FLAGS="${SPY_FLAGS:---nonblocking --gil}"
+  # shellcheck disable=SC2086
+  /tmp/loadvenv/bin/py-spy record --pid "$SERVER_PID" --rate 250 --format raw --output "$OUT/profile_startup.txt" \
+    $SPY_FLAGS >/dev/null 2>&1 &
+  SPY_PID=$!
+  sleep 1
+  taskset -c 0 .venv/bin/python bench/pipecat_startup.py --url "$URL" --calls 100 --v2v-calls 0 >/dev/null 2>&1 || true
+  kill -INT $SPY_PID; wait $SPY_PID || true
+  LEVEL="${PROFILE_LEVEL:-10}"
   taskset -c 0 /tmp/loadvenv/bin/python "$LOADCALL/loadcall.py" --url "$URL" --calls "$LEVEL" \
     --duration 30 --wav "$OUT/speech.wav" --spurt-gap-ms 300 --quiet --json-out "$OUT/profile_run.json" &
   LOAD_PID=$!
   sleep 12
+  # shellcheck disable=SC2086
   /tmp/loadvenv/bin/py-spy record --pid "$SERVER_PID" --duration 15 --rate 250 --format raw \
-    --output "$OUT/profile.txt" --nonblocking >/dev/null 2>&1 || true
+    --output "$OUT/profile.txt" $SPY_FLAGS >/dev/null 2>&1 || true
   wait $LOAD_PID || true
+  python3 - "$OUT/profile_startup.txt" "$OUT/profile.txt" > "$OUT/profile_top.md" <<'PY'
+import collections, re, sys
+for path in sys.argv[1:]:
+    self_time, total = collections.Counter(), 0
+    for line in open(path):
+        stack, _, count = line.rstrip().rpartition(" ")
+        leaf = re.sub(r":\d+\)$", ")", stack.split(";")[-1])  # "func (file:line)" -> "func (file)"
+        self_time[leaf] += int(count)
+        total += int(count)
+    print(f"\n{path}: {total} samples\n\n| self % | function |\n|---|---|")
+    for leaf, n in self_time.most_common(15):
+        print(f"| {100 * n / total:.1f} | `{leaf}` |")
+PY
 fi
 
-# the summary: loadcall's table, then what it leaves out here: the reply latency (echo from the
-# burst's end = client-side voice-to-voice), the failed verdict checks, and the start-up numbers
+# the summary: loadcall's table, then per level what it cannot show here. Its echo matcher ends a
+# talk spurt only on received quiet frames, and this agent sends nothing between turns, so
+# echo.from_end_ms stays empty: the reply latency comes from the server's own record of each turn
+# (gathered_context.turns of the runs started during the level), next to the failed verdict checks.
+.venv/bin/agent-stream runs list --agent "$AGENT" --limit 100000 > "$OUT/runs.jsonl"
 {
   /tmp/loadvenv/bin/python "$LOADCALL/summarize.py" "$OUT"/calls_*.json
   echo
-  echo "| calls | reply onset after utterance end (echo.from_end_ms) p50/p95/p99 | replies heard/utterances | server CPU % | failed checks |"
-  echo "|---|---|---|---|---|"
-  /tmp/loadvenv/bin/python - "$OUT"/calls_*.json <<'PY'
-import json, sys
+  echo "| calls | server CPU % | turns answered / utterances sent | server voice-to-voice p50/p95 ms | stt / llm 1st token / tts 1st byte p50 ms | echo.from_end p50 ms | failed checks |"
+  echo "|---|---|---|---|---|---|---|"
+  /tmp/loadvenv/bin/python - "$OUT/runs.jsonl" "$OUT"/calls_*.json <<'PY'
+import json, statistics, sys
+from datetime import datetime, timedelta
+runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+def pcts(values, qs):
+    v = sorted(values)
+    return "/".join(str(round(v[min(len(v) - 1, int(q * len(v)))])) for q in qs) if v else "-"
 rows = []
-for path in sys.argv[1:]:
+for path in sys.argv[2:]:
     s = json.load(open(path))
-    e = s["echo"]["from_end_ms"] or {}
+    t0 = datetime.fromisoformat(s["started_at"])
+    t1 = t0 + timedelta(seconds=s["wall_s"] + 1)
+    turns = [t for r in runs if r["started_at"] and t0 <= datetime.fromisoformat(r["started_at"]) <= t1
+             for t in (r["gathered_context"] or {}).get("turns", [])]
+    med = lambda k: pcts([t[k] for t in turns if t.get(k) is not None], [0.5])
     cpu = next(iter(s.get("server", {}).values()), {}).get("cpu_pct")
     failed = [k for k, v in s["verdict"].items() if k != "pass" and not v]
-    if not s["verdict"]["pass"]:
-        failed.append(f"stall {s['stall_pct']}%, late p99 {s['lateness_ms'].get('p99')} ms,"
-                      f" outcomes {s['calls']['outcomes']}, client lag p99 {s['client']['send_lag_ms'].get('p99')} ms")
-    lat = "/".join(str(round(e[k])) if e.get(k) is not None else "-" for k in ("p50", "p95", "p99"))
-    rows.append((s["config"]["calls"], f"| {s['config']['calls']} | {lat} | {s['echo']['matched']}/{s['echo']['bursts_sent']} | {cpu} | {'; '.join(failed) or '-'} |"))
+    if failed:
+        failed.append(f"(stall {s['stall_pct']}%, late p99/max {s['lateness_ms'].get('p99')}/{s['lateness_ms'].get('max')} ms,"
+                      f" outcomes {s['calls']['outcomes']}, client lag p99 {s['client']['send_lag_ms'].get('p99')} ms)")
+    rows.append((s["config"]["calls"], f"| {s['config']['calls']} | {cpu} | {len(turns)}/{s['echo']['bursts_sent']}"
+                 f" | {pcts([t['voice_to_voice_ms'] for t in turns if t.get('voice_to_voice_ms') is not None], [0.5, 0.95])}"
+                 f" | {med('stt_ms')} / {med('llm_first_token_ms')} / {med('tts_first_byte_ms')}"
+                 f" | {s['echo']['from_end_ms'].get('p50', '-')} | {' '.join(failed) or '-'} |"))
 print("\n".join(r for _, r in sorted(rows)))
 PY
   if [ -f "$OUT/startup.json" ]; then echo; echo "start-up (server idle): \`$(tail -n 1 "$OUT/startup.txt")\`"; fi
