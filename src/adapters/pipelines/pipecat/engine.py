@@ -2,16 +2,17 @@
 
 What is ours, and why:
 
-- **The transport** (`CallInput`, `CallOutput`): caller audio (16-bit PCM, 8 kHz) goes in as
-  Pipecat audio frames; agent audio goes out through the call's pacer, never more than `LEAD`
-  ahead of what the caller has heard, so "the bot stopped speaking" is true when Pipecat says it
-  and an interruption's `clear` silences the line at once.
+- **The transport** (`CallInput`, `CallOutput`): the VAD runs on the caller's audio (16-bit PCM,
+  8 kHz) as it arrives, and only speech enters the pipeline, as Pipecat audio frames; agent audio
+  goes out through the call's pacer, never more than `LEAD` ahead of what the caller has heard,
+  so "the bot stopped speaking" is true when Pipecat says it and an interruption's `clear`
+  silences the line at once.
 - **Playback tracking** (`Playback`): each sentence the agent speaks is laid over the call's playback
   timeline, so a turn cut by barge-in is cut where the caller stopped hearing it, in the
   transcript and (`HeardContext`) in what the model is shown next.
-- **One VAD model per process** (`CallVad`): Silero's ONNX session is loaded once and shared;
-  each call keeps only its own recurrent state (Pipecat loads one model per call: ~10 MB and a
-  load on the event loop each time).
+- **One VAD model per process** (`vad.py`): Silero's ONNX session is loaded once, and the windows
+  of all calls are scored in one model run every 30 ms; each call keeps only its own recurrent
+  state (Pipecat loads one model per call: ~10 MB and a load on the event loop each time).
 - **Start-up overlaps the handshake**: the greeting and the apology are synthesised (or taken
   from the process's cache) while the provider's session is being validated.
 - **Never silence**: every OpenAI-compatible request is retried once; a service that still fails
@@ -28,20 +29,17 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import httpx
 import numpy as np
-import onnxruntime
 import soxr
 import structlog
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.dtmf.types import KeypadEntry
-from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
+from pipecat.audio.vad.vad_controller import VADController
 from pipecat.frames.frames import (
     AggregatedTextFrame,
     BotStoppedSpeakingFrame,
@@ -60,6 +58,8 @@ from pipecat.frames.frames import (
     StartFrame,
     TTSSpeakFrame,
     TTSTextFrame,
+    UserSpeakingFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
@@ -70,8 +70,9 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from pipecat.services.llm_service import FunctionCallParams
+from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
@@ -81,10 +82,10 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
-from adapters.media.vad import mean_power
 from adapters.pipelines.pipecat.logs import route_pipecat_logs
 from adapters.pipelines.pipecat.services import OPENAI_SPEECH_RATE, SharedHttp, build_services
 from adapters.pipelines.pipecat.settings import PipecatSettings, ServiceBlock
+from adapters.pipelines.pipecat.vad import CallVad, SileroBatch, silero_session
 from application.ports.calls import (
     ActiveCall,
     AgentPipeline,
@@ -108,7 +109,7 @@ LEAD = 0.1  # seconds of agent audio allowed ahead of the caller's playback
 GOODBYE_WAIT = 5.0  # at most this long for the agent's last words before a hang-up or transfer
 SPEECH_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 STOP_TIMEOUT = 5.0  # for the pipeline to wind down once the call has ended
-SILENCE_POWER = 32.0**2  # mean power of 16-bit samples at -60 dBFS
+PREROLL_FRAMES = 50  # 1 s of caller audio kept before speech starts (a segmented STT's own buffer)
 
 
 def _now_iso() -> str:
@@ -120,50 +121,6 @@ def _ms(seconds: float | None) -> int | None:
 
 
 # -- process-wide parts ------------------------------------------------------------------------
-
-
-@cache
-def silero_session() -> onnxruntime.InferenceSession:
-    """Silero's ONNX model (shipped inside Pipecat), loaded once per process and shared by every
-    call: `InferenceSession.run` keeps no state between runs, the recurrent state is the caller's."""
-    path = resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx")
-    options = onnxruntime.SessionOptions()
-    options.inter_op_num_threads = 1
-    options.intra_op_num_threads = 1
-    with resources.as_file(path) as model:
-        return onnxruntime.InferenceSession(
-            str(model), providers=["CPUExecutionProvider"], sess_options=options
-        )
-
-
-class CallVad(SileroVADAnalyzer):
-    """Pipecat's Silero analyser over the shared model: only the recurrent state is per call.
-
-    A window quieter than `SILENCE_POWER` (-60 dBFS) is silence without asking the model: a line
-    is quiet most of the time (the caller listens), and the model run is the VAD's whole cost.
-    """
-
-    def __init__(self, params: VADParams) -> None:
-        VADAnalyzer.__init__(self, sample_rate=CALL_RATE, params=params)  # not Silero's: no model load
-        model = SileroOnnxModel.__new__(SileroOnnxModel)
-        model.session = silero_session()
-        model.sample_rates = [8000, 16000]
-        model.reset_states()  # type: ignore[no-untyped-call]
-        self._model = model
-        self._windows_since_reset = 0
-        self._low_confidence_windows = 0
-
-    async def analyze_audio(self, buffer: bytes) -> VADState:
-        # Pipecat hands every 20 ms frame to a thread and back; the work is a few microseconds
-        # (or one small model run), far less than the two thread hops and their wake-ups.
-        return self._run_analyzer(buffer)
-
-    def voice_confidence(self, buffer: bytes) -> float:
-        if mean_power(buffer) < SILENCE_POWER:
-            self._maybe_reset_model(0.0)  # keeps Silero's own reset schedule
-            return 0.0
-        confidence: float = super().voice_confidence(buffer)
-        return confidence
 
 
 class SpeechCache:
@@ -241,7 +198,7 @@ def to_call_rate(samples: np.ndarray[Any, Any], rate: int) -> bytes:
 class PipecatPipeline(AgentPipeline):
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         route_pipecat_logs()
-        silero_session()  # load the model now, not on the event loop during a call
+        self.vad = SileroBatch(silero_session())  # loaded now, not on the event loop during a call
         self._environ = environ
         self.speech = SpeechCache()
         self.http = SharedHttp()
@@ -384,17 +341,50 @@ class Playback:
 
 
 class CallInput(BaseInputTransport):
-    """Caller audio and DTMF from the `ActiveCall` into the pipeline; `StopIn` ends the session."""
+    """Caller audio and DTMF from the `ActiveCall` into the pipeline; `StopIn` ends the session.
 
-    def __init__(self, call: ActiveCall, params: TransportParams, on_stop: Callable[[], None]) -> None:
+    The VAD runs here, on each frame as it arrives (Pipecat's own `VADController` over the shared
+    Silero model), and its frames lead the caller's audio into the pipeline. With `gate`, audio
+    enters only while the caller speaks, with up to a second before (what a segmented STT keeps
+    of it anyway): a caller who listens costs no pipeline work, where each frame would otherwise
+    take several queue hops 50 times a second. A streaming STT or a speech-to-speech model hears
+    every frame.
+    """
+
+    def __init__(
+        self,
+        call: ActiveCall,
+        params: TransportParams,
+        vad: VADAnalyzer,
+        gate: bool,
+        on_stop: Callable[[], None],
+    ) -> None:
         super().__init__(params, name="CallInput")
         self._call = call
         self._on_stop = on_stop
         self._pump: asyncio.Task[None] | None = None
+        self._gate = gate
+        self._speaking = False
+        self._preroll: deque[InputAudioRawFrame] = deque(maxlen=PREROLL_FRAMES)
+        self._vad = VADController(vad)
+        self._vad.add_event_handler("on_speech_started", self._speech_started)
+        self._vad.add_event_handler("on_speech_stopped", self._speech_stopped)
+        self._vad.add_event_handler("on_speech_activity", self._speech_activity)
+        self._vad.add_event_handler("on_push_frame", self._controller_push)
+        self._vad.add_event_handler("on_broadcast_frame", self._controller_broadcast)
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
+        await super().setup(setup)
+        await self._vad.setup(setup)
+
+    async def cleanup(self) -> None:
+        await super().cleanup()  # type: ignore[no-untyped-call]
+        await self._vad.cleanup()  # type: ignore[no-untyped-call]
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
         await self.set_transport_ready(frame)
+        await self._vad.start()  # type: ignore[no-untyped-call]  # announces the VAD's parameters to the turn strategies
         if self._pump is None:
             self._pump = self.create_task(self._receive())
 
@@ -407,6 +397,7 @@ class CallInput(BaseInputTransport):
         await self._stop_pump()
 
     async def _stop_pump(self) -> None:
+        await self._vad.stop()  # type: ignore[no-untyped-call]
         if self._pump is not None:
             await self.cancel_task(self._pump)
             self._pump = None
@@ -414,15 +405,42 @@ class CallInput(BaseInputTransport):
     async def _receive(self) -> None:
         async for event in self._call.events():
             if type(event) is AudioIn:
-                await self.push_audio_frame(
-                    InputAudioRawFrame(audio=event.pcm, sample_rate=CALL_RATE, num_channels=1)
-                )
+                await self._hear(InputAudioRawFrame(audio=event.pcm, sample_rate=CALL_RATE, num_channels=1))
             elif isinstance(event, DtmfIn):
                 with contextlib.suppress(ValueError):
                     await self.push_frame(InputDTMFFrame(button=KeypadEntry(event.digit)))
             elif isinstance(event, StopIn):
                 self._on_stop()
                 return
+
+    async def _hear(self, frame: InputAudioRawFrame) -> None:
+        if self._speaking or not self._gate:
+            await self.push_frame(frame)
+        else:
+            self._preroll.append(frame)  # pushed if this frame starts speech
+        await self._vad.process_frame(frame)  # its frames follow the audio they are about
+
+    # the VAD controller's events, as Pipecat's user aggregator turns them into frames
+    async def _speech_started(self, controller: VADController) -> None:
+        self._speaking = True
+        while self._preroll:
+            await self.push_frame(self._preroll.popleft())
+        start_secs = controller._vad_analyzer.params.start_secs
+        await self.push_frame(VADUserStartedSpeakingFrame(start_secs=start_secs))
+
+    async def _speech_stopped(self, controller: VADController) -> None:
+        self._speaking = False
+        stop_secs = controller._vad_analyzer.params.stop_secs
+        await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=stop_secs))
+
+    async def _speech_activity(self, _: VADController) -> None:
+        await self.push_frame(UserSpeakingFrame())
+
+    async def _controller_push(self, _: VADController, frame: Frame, direction: FrameDirection) -> None:
+        await self.push_frame(frame, direction)
+
+    async def _controller_broadcast(self, _: VADController, frame_cls: type[Frame], **kwargs: Any) -> None:
+        await self.push_frame(frame_cls(**kwargs))  # downstream: nothing is upstream of the input
 
 
 class CallOutput(BaseOutputTransport):
@@ -473,22 +491,15 @@ def _announces(frame: Frame) -> bool:
 
 
 class HeardContext(FrameProcessor):
-    """Right after the user aggregator: before the model is asked again, its context gets the
-    agent's last interrupted turn as the caller heard it (not as it was generated).
+    """Right before the model is asked again, its context gets the agent's last interrupted turn
+    as the caller heard it (not as it was generated)."""
 
-    It also stops the caller's audio here: past the STT and the VAD nothing needs it (unless the
-    model hears audio itself), and every processor it passes costs a queue hop 50 times a second.
-    """
-
-    def __init__(self, pass_audio: bool) -> None:
+    def __init__(self) -> None:
         super().__init__(name="HeardContext")
         self.cut: tuple[str, str] | None = None  # (generated, heard) of the last interrupted turn
-        self._pass_audio = pass_audio
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame) and not self._pass_audio:
-            return
         if isinstance(frame, LLMContextFrame) and self.cut is not None:
             apply_cut(frame.context, *self.cut)
             self.cut = None
@@ -605,7 +616,7 @@ class PipecatSession(AgentSession):
         self._playback: Playback | None = None
         self._apology: bytes | None = None
         self._worker: PipelineWorker | None = None
-        self._heard = HeardContext(pass_audio=settings.realtime is not None)
+        self._heard = HeardContext()
 
     # -- journal: stored in order, off the media path -------------------------------------------
 
@@ -734,11 +745,10 @@ class PipecatSession(AgentSession):
             cue = f"(The call has connected. Say: {settings.greeting})"
             messages.append({"role": "user", "content": cue})
         context = LLMContext(messages=messages, tools=ToolsSchema(standard_tools=self._tools()))
-        vad = CallVad(VADParams(stop_secs=settings.vad_stop_secs))
+        vad = CallVad(VADParams(stop_secs=settings.vad_stop_secs), self._engine.vad)
         aggregators = LLMContextAggregatorPair(
             context,
             user_params=LLMUserAggregatorParams(
-                vad_analyzer=vad,
                 user_turn_strategies=UserTurnStrategies(
                     stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_stop_secs)]
                 ),
@@ -754,7 +764,8 @@ class PipecatSession(AgentSession):
             audio_out_end_silence_secs=0,
             audio_out_auto_silence=False,
         )
-        transport_in = CallInput(call, params, self._ended.set)
+        gate = isinstance(services.stt, SegmentedSTTService)  # it hears only speech anyway
+        transport_in = CallInput(call, params, vad, gate, self._ended.set)
         transport_out = CallOutput(playback, recorder, params)
         llm = services.llm
         llm.register_function("end_call", self._end_call)

@@ -126,16 +126,21 @@ def _llm(block: ServiceBlock, system_prompt: str, http: SharedHttp) -> LLMServic
 
 
 def _stt(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProcessor:
+    """The caller's audio ends here: nothing after the STT needs it."""
     key = block.api_key.reveal()
     fields = {"model": block.model, "language": block.language}
     if block.provider == "deepgram":
         return DeepgramSTTService(
-            api_key=key, sample_rate=sample_rate, settings=_settings(DeepgramSTTService, **fields)
+            api_key=key,
+            sample_rate=sample_rate,
+            audio_passthrough=False,
+            settings=_settings(DeepgramSTTService, **fields),
         )
     service = OpenAISTTService(
         api_key=key,
         base_url=block.base_url,
         http_client=http.client(),
+        audio_passthrough=False,
         settings=_settings(OpenAISTTService, **fields),
     )
     return _retry_once(service)  # type: ignore[no-any-return]

@@ -1,24 +1,20 @@
-"""The pipecat engine's own parts: playback tracking, the heard-context cut, the shared VAD model,
-and the services each definition builds (constructed only: no network)."""
+"""The pipecat engine's own parts: playback tracking, the heard-context cut, and the services each
+definition builds (constructed only: no network)."""
 
 from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
-from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.openai.llm import OpenAILLMService
 
-from adapters.media.g711 import MULAW
 from adapters.memory.calls import InMemoryActiveCall
-from adapters.pipelines.pipecat.engine import CallVad, Playback, apply_cut
+from adapters.pipelines.pipecat.engine import Playback, apply_cut
 from adapters.pipelines.pipecat.services import SharedHttp, build_services
 from adapters.pipelines.pipecat.settings import PipecatSettings
 from domain.agents import AgentDefinition
 from domain.stream_events import StreamStart
-from tests.media_caller import SPEECH
 
 START = StreamStart(stream_sid="MZ", call_sid="CA", session="S", account_sid="acme")
 SECOND = bytes(16000)  # one second of 8 kHz 16-bit audio
@@ -116,21 +112,6 @@ def test_a_turn_nobody_heard_is_dropped() -> None:
     assert ctx.get_messages() == [{"role": "user", "content": "Stop."}]
 
 
-def test_every_calls_vad_shares_one_model_but_keeps_its_own_state() -> None:
-    first, second = CallVad(VADParams()), CallVad(VADParams())
-    for vad in (first, second):
-        vad.set_sample_rate(8000)  # as the pipeline does when it starts
-    assert first._model.session is second._model.session
-    speech = np.frombuffer(MULAW.decode(SPEECH.read_bytes()), dtype="<i2")
-    window = first.num_frames_required()
-    confidences = [
-        first.voice_confidence(speech[i : i + window].tobytes()) for i in range(0, 40 * window, window)
-    ]
-    assert max(confidences) > 0.8  # espeak speech is speech
-    assert second.voice_confidence(bytes(2 * window)) < 0.1  # the other call's silence is not
-    assert first._model._state is not second._model._state
-
-
 @pytest.mark.parametrize(
     ("llm", "stt", "tts", "names"),
     [
@@ -189,28 +170,3 @@ def test_a_realtime_block_builds_a_speech_to_speech_service() -> None:
     session = services.llm._settings.session_properties
     assert session.audio.output.voice == "marin"
     assert session.instructions.startswith("You are a helpful voice agent")
-
-
-def test_silence_is_scored_without_running_the_model() -> None:
-    vad = CallVad(VADParams())
-    vad.set_sample_rate(8000)
-    runs = 0
-    model = vad._model
-    run = model.session.run
-
-    class Counting:
-        def run(self, *args: object, **kwargs: object) -> object:
-            nonlocal runs
-            runs += 1
-            return run(*args, **kwargs)
-
-    model.session = Counting()
-    window = vad.num_frames_required()
-    hiss = (np.sin(np.arange(window)) * 20).astype("<i2").tobytes()  # about -64 dBFS
-    assert vad.voice_confidence(bytes(2 * window)) == 0.0
-    assert vad.voice_confidence(hiss) == 0.0
-    assert runs == 0
-    speech = np.frombuffer(MULAW.decode(SPEECH.read_bytes()), dtype="<i2")
-    loud = next(i for i in range(0, len(speech), window) if np.abs(speech[i : i + window]).max() > 3000)
-    vad.voice_confidence(speech[loud : loud + window].tobytes())
-    assert runs == 1
