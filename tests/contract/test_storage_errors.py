@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from adapters.sql.database import create_engine, create_sessionmaker
@@ -44,3 +46,28 @@ async def test_a_postgres_server_that_does_not_answer() -> None:
 async def test_a_postgres_database_that_does_not_exist() -> None:
     missing = make_url(postgres_url()).set(database="agent_stream_no_such_database")
     await _get_fails_with_storage_error(missing.render_as_string(hide_password=False))
+
+
+NO_SUCH_ID = 2**62
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_the_server_dropped_is_replaced(postgres_database_url: str) -> None:
+    """A restart or an idle-session timeout on the server leaves dead connections in the pool;
+    the next use gets a live one instead of failing (checked without a round trip per use)."""
+    engine = create_engine(postgres_database_url)
+    organizations = SqlOrganizationRepository(create_sessionmaker(engine))
+    try:
+        async with engine.connect() as other:
+            await organizations.get(NO_SUCH_ID)  # a second connection, now waiting in the pool
+            await other.execute(
+                text(
+                    "select pg_terminate_backend(pid) from pg_stat_activity"
+                    " where datname = current_database() and pid <> pg_backend_pid()"
+                )
+            )
+        await asyncio.sleep(0.2)  # the server's close reaches the pooled connection
+        for _ in range(2):  # whichever connection the pool hands out first
+            assert await organizations.get(NO_SUCH_ID) is None  # no StorageError
+    finally:
+        await engine.dispose()

@@ -35,7 +35,7 @@ def agent(base_url: str, **extra: Any) -> dict[str, Any]:
         "greeting": GREETING,
         "llm": {**block, "model": "gpt-4o-mini"},
         "stt": {**block, "model": "gpt-4o-transcribe", "language": "en"},
-        "tts": {**block, "model": "gpt-4o-mini-tts", "voice": "alloy"},
+        "tts": {**block, "model": "gpt-4o-mini-tts", "voice": "af_heart"},  # a local server's voice
         "transfer_destinations": ["+15555550123"],
         "max_call_seconds": 60,
         **extra,

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import numpy as np
 import soxr
 import structlog
@@ -107,7 +106,6 @@ CALL_RATE = 8000  # Hz, 16-bit mono: the ActiveCall's PCM both ways
 BYTES_PER_SECOND = 2 * CALL_RATE
 LEAD = 0.1  # seconds of agent audio allowed ahead of the caller's playback
 GOODBYE_WAIT = 5.0  # at most this long for the agent's last words before a hang-up or transfer
-SPEECH_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 STOP_TIMEOUT = 5.0  # for the pipeline to wind down once the call has ended
 PREROLL_FRAMES = 50  # 1 s of caller audio kept before speech starts (a segmented STT's own buffer)
 
@@ -130,11 +128,11 @@ class SpeechCache:
     phrases through the pipeline like any other turn.
     """
 
-    def __init__(self, max_entries: int = 256) -> None:
+    def __init__(self, http: SharedHttp, max_entries: int = 256) -> None:
         self._entries: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._pending: dict[tuple[Any, ...], asyncio.Future[bytes | None]] = {}
         self._max = max_entries
-        self._http: httpx.AsyncClient | None = None
+        self._http = http
 
     async def get(self, block: ServiceBlock, text: str) -> bytes | None:
         if block.provider != "openai" or not text:
@@ -166,21 +164,10 @@ class SpeechCache:
         return pcm
 
     async def _synthesise(self, block: ServiceBlock, text: str) -> bytes:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=SPEECH_TIMEOUT)
         body = {"model": block.model or "gpt-4o-mini-tts", "input": text, "voice": block.voice or "alloy"}
-        for attempt in (1, 2):  # retried once, like every service request
-            try:
-                response = await self._http.post(
-                    f"{block.base_url}/audio/speech",
-                    json={**body, "response_format": "pcm"},
-                    headers={"Authorization": f"Bearer {block.api_key.reveal()}"},
-                )
-                response.raise_for_status()
-                break
-            except httpx.HTTPError:
-                if attempt == 2:
-                    raise
+        response = await self._http.endpoint(block).post(
+            "tts", "/audio/speech", json={**body, "response_format": "pcm"}
+        )
         samples = np.frombuffer(response.content[: len(response.content) // 2 * 2], dtype=np.int16)
         return to_call_rate(samples, OPENAI_SPEECH_RATE)
 
@@ -200,8 +187,8 @@ class PipecatPipeline(AgentPipeline):
         route_pipecat_logs()
         self.vad = SileroBatch(silero_session())  # loaded now, not on the event loop during a call
         self._environ = environ
-        self.speech = SpeechCache()
         self.http = SharedHttp()
+        self.speech = SpeechCache(self.http)
 
     def prepare(
         self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
@@ -760,7 +747,7 @@ class PipecatSession(AgentSession):
             audio_in_sample_rate=CALL_RATE,
             audio_out_enabled=True,
             audio_out_sample_rate=CALL_RATE,
-            audio_out_10ms_chunks=2,
+            audio_out_10ms_chunks=10,  # 100 ms per write: our pacer slices the 20 ms frames
             audio_out_end_silence_secs=0,
             audio_out_auto_silence=False,
         )

@@ -7,8 +7,10 @@
 | `tts` | `openai` (HTTP speech, PCM), `cartesia`, `elevenlabs` (streaming) |
 | `realtime` | `openai` (a speech-to-speech model instead of the three) |
 
-Every OpenAI-compatible request is retried once (the SDK's own retry, for time-outs, connection
-errors, 429 and 5xx) within a bounded time; the streaming providers reconnect on their own.
+The OpenAI-compatible services are Pipecat's, with their requests sent by `openai_http` instead
+of the `openai` SDK (whose per-request CPU was a fifth of the server's at load), each retried
+once (time-outs, connection errors, 408/409/429 and 5xx) within a bounded time; the streaming
+providers reconnect on their own. Any `voice` is passed through: local servers have their own.
 
 The OpenAI-compatible services of every call share one HTTP connection pool (`SharedHttp`): each
 client of its own would load the system's CA certificates again (about 20 ms of CPU per service,
@@ -18,10 +20,15 @@ the engine loads, never on the event loop during a call.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from openai.types.audio import Transcription
+from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.cartesia.tts import CartesiaTTSService
 from pipecat.services.deepgram.stt import DeepgramSTTService
@@ -32,22 +39,36 @@ from pipecat.services.openai.realtime import events
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from pipecat.services.openai.stt import OpenAISTTService
 from pipecat.services.openai.tts import OpenAITTSService
+from pipecat.utils.types import assert_given
 
+from adapters.pipelines.pipecat.openai_http import (
+    OpenAIHttp,
+    ServiceRequestError,
+    chat_chunks,
+    request_body,
+)
 from adapters.pipelines.pipecat.settings import PipecatSettings, ServiceBlock
 
-RETRIES = 1
 OPENAI_SPEECH_RATE = 24000
 REQUEST_TIMEOUT = 15.0  # seconds per attempt
 
 
 class SharedHttp:
-    """One HTTP connection pool for every call's OpenAI-compatible services."""
+    """The process's connection pools: `requests` for every call's requests to OpenAI-compatible
+    servers, and one for the `openai` SDK clients Pipecat's services construct (they send nothing,
+    but each would otherwise build a pool of its own, loading the system's CA certificates)."""
 
     def __init__(self) -> None:
-        self._client: Any = DefaultAsyncHttpxClient(timeout=REQUEST_TIMEOUT)  # binds to a loop on first use
+        self.requests = httpx.AsyncClient(timeout=REQUEST_TIMEOUT)  # binds to a loop on first use
+        self._sdk: Any = DefaultAsyncHttpxClient(timeout=REQUEST_TIMEOUT)
 
     def client(self) -> Any:
-        return self._client
+        """For the SDK clients' constructors."""
+        return self._sdk
+
+    def endpoint(self, block: ServiceBlock) -> OpenAIHttp:
+        assert block.base_url is not None  # noqa: S101 - OpenAI-compatible blocks have one
+        return OpenAIHttp(self.requests, block.base_url, block.api_key.reveal())
 
 
 @dataclass(slots=True)
@@ -77,43 +98,84 @@ def _settings(service: Any, **fields: Any) -> Any:
     return service.Settings(**{k: v for k, v in fields.items() if v is not None})
 
 
-def _retry_once(service: Any) -> Any:
-    """OpenAI-SDK services: one retry, bounded time (the SDK default is two retries, 10 minutes)."""
-    service._client = service._client.with_options(max_retries=RETRIES, timeout=REQUEST_TIMEOUT)
-    return service
+class _OpenAILLMService(OpenAILLMService):
+    """Pipecat's OpenAI LLM; the streamed completion goes through `openai_http`."""
 
-
-class _PooledOpenAILLMService(OpenAILLMService):
-    """Pipecat's OpenAI LLM on the shared pool (its own `create_client` makes a pool per call)."""
-
-    def __init__(self, *, http: SharedHttp, **kwargs: Any) -> None:
+    def __init__(self, *, http: SharedHttp, endpoint: OpenAIHttp, **kwargs: Any) -> None:
         self._http = http
+        self._endpoint = endpoint
         super().__init__(**kwargs)
 
-    def create_client(
-        self,
-        api_key: Any = None,
-        base_url: Any = None,
-        organization: Any = None,
-        project: Any = None,
-        default_headers: Any = None,
-        **kwargs: Any,
-    ) -> AsyncOpenAI:
-        return AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            organization=organization,
-            project=project,
-            default_headers=default_headers,
-            http_client=self._http.client(),
-            max_retries=RETRIES,
-            timeout=REQUEST_TIMEOUT,
+    def create_client(self, api_key: Any = None, base_url: Any = None, *_: Any, **__: Any) -> AsyncOpenAI:
+        return AsyncOpenAI(api_key=api_key, base_url=base_url, http_client=self._http.client())
+
+    async def get_chat_completions(self, context: LLMContext) -> Any:
+        settings: Any = self._settings
+        params = await self.get_llm_adapter().get_llm_invocation_params(
+            context,
+            system_instruction=assert_given(settings.system_instruction),
+            convert_developer_to_user=not self.supports_developer_role,
         )
+        return chat_chunks(self._endpoint, self.build_chat_completion_params(params))
+
+
+class _OpenAISTTService(OpenAISTTService):
+    """Pipecat's OpenAI STT; each utterance's upload goes through `openai_http`."""
+
+    def __init__(self, *, endpoint: OpenAIHttp, **kwargs: Any) -> None:
+        self._endpoint = endpoint
+        super().__init__(**kwargs)
+
+    async def _transcribe(self, audio: bytes) -> Transcription:
+        settings: Any = self._settings
+        fields = {
+            "model": settings.model,
+            "language": settings.language,
+            "prompt": settings.prompt,
+            "temperature": settings.temperature,
+        }
+        response = await self._endpoint.post(
+            "stt",
+            "/audio/transcriptions",
+            data={k: str(v) for k, v in request_body(fields).items()},
+            files={"file": ("audio.wav", audio, "audio/wav")},
+        )
+        return Transcription.model_validate(response.json())
+
+
+class _OpenAITTSService(OpenAITTSService):
+    """Pipecat's OpenAI TTS; the speech streams through `openai_http`, in any voice the server has."""
+
+    def __init__(self, *, endpoint: OpenAIHttp, **kwargs: Any) -> None:
+        self._endpoint = endpoint
+        super().__init__(**kwargs)
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        settings: Any = self._settings
+        body = request_body(
+            {
+                "input": text,
+                "model": settings.model,
+                "voice": settings.voice,
+                "response_format": "pcm",
+                "instructions": settings.instructions or None,
+                "speed": settings.speed or None,
+            }
+        )
+        try:
+            async with self._endpoint.stream("tts", "/audio/speech", json=body) as response:
+                await self.start_tts_usage_metrics(text)
+                async for chunk in response.aiter_bytes(self.chunk_size):
+                    await self.stop_ttfb_metrics()
+                    yield TTSAudioRawFrame(chunk, self.sample_rate, 1, context_id=context_id)
+        except (ServiceRequestError, httpx.HTTPError) as exc:
+            yield ErrorFrame(error=f"Error getting audio: {exc}")
 
 
 def _llm(block: ServiceBlock, system_prompt: str, http: SharedHttp) -> LLMService[Any]:
-    return _PooledOpenAILLMService(
+    return _OpenAILLMService(
         http=http,
+        endpoint=http.endpoint(block),
         api_key=block.api_key.reveal(),
         base_url=block.base_url,
         settings=_settings(
@@ -136,14 +198,14 @@ def _stt(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProces
             audio_passthrough=False,
             settings=_settings(DeepgramSTTService, **fields),
         )
-    service = OpenAISTTService(
+    return _OpenAISTTService(
+        endpoint=http.endpoint(block),
         api_key=key,
         base_url=block.base_url,
         http_client=http.client(),
         audio_passthrough=False,
         settings=_settings(OpenAISTTService, **fields),
     )
-    return _retry_once(service)  # type: ignore[no-any-return]
 
 
 def _tts(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProcessor:
@@ -157,14 +219,14 @@ def _tts(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProces
         return ElevenLabsTTSService(
             api_key=key, sample_rate=sample_rate, settings=_settings(ElevenLabsTTSService, **fields)
         )
-    service = OpenAITTSService(
+    return _OpenAITTSService(
+        endpoint=http.endpoint(block),
         api_key=key,
         base_url=block.base_url,
         http_client=http.client(),
         sample_rate=OPENAI_SPEECH_RATE,  # what the API sends; the transport resamples to the call's rate
         settings=_settings(OpenAITTSService, model=block.model, voice=block.voice),
     )
-    return _retry_once(service)  # type: ignore[no-any-return]
 
 
 def _realtime(block: ServiceBlock, system_prompt: str) -> LLMService[Any]:
