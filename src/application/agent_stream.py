@@ -65,6 +65,10 @@ class PipelineRegistry:
             raise ServiceUnavailableError(f"Engine not available: {engine}")
         return pipeline
 
+    async def aclose(self) -> None:
+        for pipeline in self._pipelines.values():
+            await pipeline.aclose()
+
 
 class AgentStream:
     """Routes one provider stream to its agent and keeps its run truthful on every path."""

@@ -191,11 +191,13 @@ class InfraProvider(Provider):
         return ProviderRegistry({TelephonyProvider.CLOUDONIX.value: cloudonix})
 
     @provide
-    def provide_pipelines(self) -> PipelineRegistry:
+    async def provide_pipelines(self) -> AsyncIterator[PipelineRegistry]:
         engines: dict[str, AgentPipeline] = {"linetest": LineTestPipeline()}
         if pipecat_available():  # the optional extra: `pip install 'agent-stream[pipecat]'`
             engines["pipecat"] = build_pipecat_pipeline()
-        return PipelineRegistry(engines)
+        registry = PipelineRegistry(engines)
+        yield registry
+        await registry.aclose()
 
 
 class SqlAdaptersProvider(Provider):

@@ -4,17 +4,24 @@ against the OpenAI stand-in: what it sends, what it reads, and its one retry."""
 from __future__ import annotations
 
 import io
+import json
 import wave
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import numpy as np
 import pytest
 from openai import NOT_GIVEN
 from openai.types.chat import ChatCompletionChunk
 from pipecat.utils.types import NOT_GIVEN as PIPECAT_NOT_GIVEN
 
-from adapters.pipelines.pipecat.openai_http import OpenAIHttp, ServiceRequestError, chat_chunks, request_body
+from adapters.pipelines.pipecat.openai_http import (
+    OpenAIHttp,
+    ServiceRequestError,
+    chat_chunks,
+    new_session,
+    pieces,
+    request_body,
+)
 from tests.standins.openai import OpenAIStandIn, ToolCall
 
 KEY = "sk-standin-77aa01"
@@ -37,8 +44,8 @@ def _fresh(standin: OpenAIStandIn) -> Iterator[None]:
 
 @pytest.fixture
 async def http(standin: OpenAIStandIn) -> AsyncIterator[OpenAIHttp]:
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        yield OpenAIHttp(client, standin.url, KEY)
+    async with new_session(timeout=2.0) as session:
+        yield OpenAIHttp(lambda: session, standin.url, KEY)
 
 
 async def chunks(http: OpenAIHttp, **params: object) -> list[ChatCompletionChunk]:
@@ -96,8 +103,8 @@ async def test_a_refusal_is_not_retried(standin: OpenAIStandIn, http: OpenAIHttp
 
 
 async def test_a_wrong_key_fails_without_the_key_in_the_error(standin: OpenAIStandIn) -> None:
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        wrong = OpenAIHttp(client, standin.url, "sk-wrong-key-123456")
+    async with new_session(timeout=2.0) as session:
+        wrong = OpenAIHttp(lambda: session, standin.url, "sk-wrong-key-123456")
         with pytest.raises(ServiceRequestError) as caught:
             await chunks(wrong)
     assert caught.value.status == 401
@@ -105,12 +112,12 @@ async def test_a_wrong_key_fails_without_the_key_in_the_error(standin: OpenAISta
 
 
 async def test_no_server_fails_after_one_retry() -> None:
-    async with httpx.AsyncClient(timeout=0.5) as client:
-        nobody = OpenAIHttp(client, "http://127.0.0.1:1/v1", KEY)
+    async with new_session(timeout=0.5) as session:
+        nobody = OpenAIHttp(lambda: session, "http://127.0.0.1:1/v1", KEY)
         with pytest.raises(ServiceRequestError) as caught:
             await chunks(nobody)
     assert caught.value.status is None
-    assert "ConnectError" in str(caught.value)
+    assert "ClientConnectorError" in str(caught.value)
 
 
 async def test_a_transcription_is_a_wav_upload(standin: OpenAIStandIn, http: OpenAIHttp) -> None:
@@ -121,13 +128,13 @@ async def test_a_transcription_is_a_wav_upload(standin: OpenAIStandIn, http: Ope
         out.setsampwidth(2)
         out.setframerate(8000)
         out.writeframes((np.sin(np.arange(8000) / 5) * 3000).astype("<i2").tobytes())
-    response = await http.post(
+    body = await http.post(
         "stt",
         "/audio/transcriptions",
-        data={"model": "gpt-4o-transcribe", "language": "en"},
-        files={"file": ("audio.wav", buffer.getvalue(), "audio/wav")},
+        form={"model": "gpt-4o-transcribe", "language": "en"},
+        file=("audio.wav", buffer.getvalue(), "audio/wav"),
     )
-    assert response.json()["text"] == "What are your opening hours?"
+    assert json.loads(body)["text"] == "What are your opening hours?"
     [request] = standin.requests_for("transcriptions")
     assert request.body["language"] == "en"
     assert request.audio_seconds == pytest.approx(1.0, abs=0.01)
@@ -135,9 +142,10 @@ async def test_a_transcription_is_a_wav_upload(standin: OpenAIStandIn, http: Ope
 
 async def test_speech_streams_in_any_voice(standin: OpenAIStandIn, http: OpenAIHttp) -> None:
     body = {"model": "kokoro", "input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
-    received = 0
+    sizes = []
     async with http.stream("tts", "/audio/speech", json=body) as response:
-        async for chunk in response.aiter_bytes(4800):
-            received += len(chunk)
-    assert received > 0.4 * 24000 * 2  # at least the stand-in's shortest answer, 24 kHz PCM
+        async for piece in pieces(response, 4800):
+            sizes.append(len(piece))
+    assert sum(sizes) > 0.4 * 24000 * 2  # at least the stand-in's shortest answer, 24 kHz PCM
+    assert set(sizes[:-1]) == {4800}  # whole pieces, whatever the network's chunks
     assert standin.requests_for("speech")[0].body["voice"] == "af_heart"

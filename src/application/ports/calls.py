@@ -190,6 +190,10 @@ class AgentPipeline(Protocol):
         Raises `StreamRefusedError` (e.g. `AgentMisconfiguredError`) when the agent cannot run.
         """
 
+    async def aclose(self) -> None:
+        """Release what the engine holds for all its calls (connection pools), at shutdown."""
+        return None
+
 
 class CallFactory(Protocol):
     """Builds the `ActiveCall` of a provider over an accepted socket after its handshake."""

@@ -165,10 +165,10 @@ class SpeechCache:
 
     async def _synthesise(self, block: ServiceBlock, text: str) -> bytes:
         body = {"model": block.model or "gpt-4o-mini-tts", "input": text, "voice": block.voice or "alloy"}
-        response = await self._http.endpoint(block).post(
+        pcm = await self._http.endpoint(block).post(
             "tts", "/audio/speech", json={**body, "response_format": "pcm"}
         )
-        samples = np.frombuffer(response.content[: len(response.content) // 2 * 2], dtype=np.int16)
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16)
         return to_call_rate(samples, OPENAI_SPEECH_RATE)
 
 
@@ -195,6 +195,9 @@ class PipecatPipeline(AgentPipeline):
     ) -> AgentSession:
         settings = PipecatSettings.from_definition(definition, context, self._environ)
         return PipecatSession(self, settings, journal)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 @dataclass(slots=True)
