@@ -25,7 +25,8 @@ class RunJournal(CallJournal):
     async def append(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
         for key, entry in entries:
             self._run.gathered_context.setdefault(key, []).append(entry)
-        await self.save()
+        async with self._lock:
+            await self._runs.save_gathered_context(self._run)
 
     async def save(self) -> None:
         async with self._lock:

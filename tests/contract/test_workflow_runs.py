@@ -82,6 +82,24 @@ async def test_save_stores_the_runs_progress(backend: Backend) -> None:
     assert stored.duration_seconds == 42.5
 
 
+async def test_the_journal_stores_the_gathered_context_alone(backend: Backend) -> None:
+    workflow = await backend.new_workflow()
+    run = await backend.runs.add(_fresh_run(workflow))
+    assert run.id is not None
+    stored_before = await backend.runs.get(run.id)
+    assert stored_before is not None
+
+    run.gathered_context["transcript"] = [{"role": "agent", "text": "Hello", "at": "2026-01-01T00:00:01Z"}]
+    run.logs["stream"] = {"streamSid": "MZ1"}  # not the journal's: stays as stored
+    run.start(EPOCH + timedelta(seconds=1))
+    await backend.runs.save_gathered_context(run)
+
+    stored = await backend.runs.get(run.id)
+    assert stored == dataclasses.replace(stored_before, gathered_context=run.gathered_context)
+    with pytest.raises(StorageError):
+        await backend.runs.save_gathered_context(dataclasses.replace(run, id=10**9))
+
+
 async def test_saving_an_unknown_run_fails(backend: Backend) -> None:
     workflow = await backend.new_workflow()
     run = await backend.runs.add(_fresh_run(workflow))

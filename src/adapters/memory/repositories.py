@@ -217,6 +217,12 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id] = self._stored(run, run_id)
 
+    async def save_gathered_context(self, run: WorkflowRun) -> None:
+        run_id = _require_id(run.id, "run")
+        if run_id not in self._runs:
+            raise StorageError(f"no run with id {run_id}")
+        self._runs[run_id].gathered_context = copy.deepcopy(run.gathered_context)
+
     async def get(self, run_id: int) -> WorkflowRun | None:
         stored = self._runs.get(run_id)
         return None if stored is None else copy.deepcopy(stored)

@@ -385,6 +385,19 @@ class SqlWorkflowRunRepository(_SqlAdapter, WorkflowRunRepository):
             if updated == 0:
                 raise StorageError(f"no run with id {run_id}")
 
+    async def save_gathered_context(self, run: WorkflowRun) -> None:
+        """One column, not the whole row: the journal writes a few times a turn."""
+        run_id = _require_id(run.id, "run")
+        async with self._transaction() as session:
+            updated = await _rowcount(
+                session,
+                update(WorkflowRunRow)
+                .where(WorkflowRunRow.id == run_id)
+                .values(gathered_context=run.gathered_context),
+            )
+            if updated == 0:
+                raise StorageError(f"no run with id {run_id}")
+
     async def get(self, run_id: int) -> WorkflowRun | None:
         async with self._transaction() as session:
             row = await session.get(WorkflowRunRow, run_id)

@@ -85,6 +85,10 @@ class WorkflowRunRepository(Protocol):
         """Store the run's current state (matched by `id`)."""
 
     @abstractmethod
+    async def save_gathered_context(self, run: WorkflowRun) -> None:
+        """Store only the run's `gathered_context` (what an agent journals during the call)."""
+
+    @abstractmethod
     async def get(self, run_id: int) -> WorkflowRun | None: ...
 
     @abstractmethod

@@ -41,6 +41,7 @@ from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
 from pipecat.audio.vad.vad_controller import VADController
 from pipecat.frames.frames import (
     AggregatedTextFrame,
+    BotSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
     EndFrame,
@@ -57,7 +58,6 @@ from pipecat.frames.frames import (
     StartFrame,
     TTSSpeakFrame,
     TTSTextFrame,
-    UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -359,7 +359,6 @@ class CallInput(BaseInputTransport):
         self._vad = VADController(vad)
         self._vad.add_event_handler("on_speech_started", self._speech_started)
         self._vad.add_event_handler("on_speech_stopped", self._speech_stopped)
-        self._vad.add_event_handler("on_speech_activity", self._speech_activity)
         self._vad.add_event_handler("on_push_frame", self._controller_push)
         self._vad.add_event_handler("on_broadcast_frame", self._controller_broadcast)
 
@@ -410,7 +409,8 @@ class CallInput(BaseInputTransport):
             self._preroll.append(frame)  # pushed if this frame starts speech
         await self._vad.process_frame(frame)  # its frames follow the audio they are about
 
-    # the VAD controller's events, as Pipecat's user aggregator turns them into frames
+    # the VAD controller's events, as Pipecat's user aggregator turns them into frames (but for
+    # the periodic "user speaking": only idle time-outs, off here, and wake phrases read it)
     async def _speech_started(self, controller: VADController) -> None:
         self._speaking = True
         while self._preroll:
@@ -422,9 +422,6 @@ class CallInput(BaseInputTransport):
         self._speaking = False
         stop_secs = controller._vad_analyzer.params.stop_secs
         await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=stop_secs))
-
-    async def _speech_activity(self, _: VADController) -> None:
-        await self.push_frame(UserSpeakingFrame())
 
     async def _controller_push(self, _: VADController, frame: Frame, direction: FrameDirection) -> None:
         await self.push_frame(frame, direction)
@@ -466,8 +463,17 @@ class CallOutput(BaseOutputTransport):
             self._playback.announce()
 
     async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
-        if isinstance(frame, BotStoppedSpeakingFrame) and direction is FrameDirection.DOWNSTREAM:
-            self._playback.turn_done()
+        # Every frame pushed costs a queue hop per processor it crosses. Pipecat's periodic "bot
+        # speaking" frame would cross all of them both ways five times a second, for the idle
+        # time-out (off) and wake-phrase strategies (unused); audio and metrics were read here, and
+        # the assistant aggregator after the output reads neither.
+        if isinstance(frame, BotSpeakingFrame):
+            return
+        if direction is FrameDirection.DOWNSTREAM:
+            if isinstance(frame, OutputAudioRawFrame | MetricsFrame):
+                return
+            if isinstance(frame, BotStoppedSpeakingFrame):
+                self._playback.turn_done()
         await super().push_frame(frame, direction)
 
 
