@@ -107,6 +107,7 @@ BYTES_PER_SECOND = 2 * CALL_RATE
 LEAD = 0.1  # seconds of agent audio allowed ahead of the caller's playback
 GOODBYE_WAIT = 5.0  # at most this long for the agent's last words before a hang-up or transfer
 STOP_TIMEOUT = 5.0  # for the pipeline to wind down once the call has ended
+JOURNAL_GATHER = 0.1  # seconds the journal waits for more entries before a store
 PREROLL_FRAMES = 50  # 1 s of caller audio kept before speech starts (a segmented STT's own buffer)
 
 
@@ -626,10 +627,13 @@ class PipecatSession(AgentSession):
         self.record("transcript", line)
 
     async def _write_journal(self) -> None:
-        """Store entries in order; what queued up during a store goes in the next one."""
+        """Store entries in order; what queued up during a store, or within `JOURNAL_GATHER` of
+        the first entry, goes in one store (a turn's caller line and figures come ~20 ms apart)."""
         done = False
         while not done:
             batch = [await self._writes.get()]
+            if batch[0] is not None:
+                await asyncio.sleep(JOURNAL_GATHER)
             while not self._writes.empty():
                 batch.append(self._writes.get_nowait())
             done = batch[-1] is None
