@@ -12,12 +12,7 @@ from typing import Any, TypeVar
 from application import log_context
 from application.live_calls import LiveCallRegistry
 from application.ports.calls import AgentPipeline, AgentSession, CallOutcome, CallSocket
-from application.ports.repositories import (
-    CallSlots,
-    OrganizationRepository,
-    WorkflowRepository,
-    WorkflowRunRepository,
-)
+from application.ports.repositories import CallRoute, CallRoutes, CallSlots, WorkflowRunRepository
 from application.ports.system import CallMetrics, Clock, NoCallMetrics, RunNumbers
 from application.providers import CallOpener, ProviderRegistry
 from application.run_journal import RunJournal
@@ -75,8 +70,7 @@ class AgentStream:
 
     def __init__(
         self,
-        workflows: WorkflowRepository,
-        organizations: OrganizationRepository,
+        routes: CallRoutes,
         runs: WorkflowRunRepository,
         slots: CallSlots,
         providers: ProviderRegistry,
@@ -89,8 +83,7 @@ class AgentStream:
         metrics: CallMetrics | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._workflows = workflows
-        self._organizations = organizations
+        self._routes = routes
         self._runs = runs
         self._slots = slots
         self._providers = providers
@@ -116,21 +109,21 @@ class AgentStream:
                 if self._live_calls.draining:
                     raise ServiceUnavailableError(detail="draining for shutdown")
                 opener = self._providers.resolve(request.provider)  # 1
-                workflow = await self._find_workflow(request, command.client)  # 2
+                route = await self._find_route(request, command.client)  # 2
             except StreamRefusedError as refusal:
                 return self._refused(refusal)
-            with log_context.bound(workflow_id=workflow.id):
-                return await self._with_slot(command, socket, opener, workflow, accepted_at)
+            with log_context.bound(workflow_id=route.workflow.id):
+                return await self._with_slot(command, socket, opener, route, accepted_at)
 
     async def _with_slot(
         self,
         command: AgentStreamCommand,
         socket: CallSocket,
         opener: CallOpener,
-        workflow: Workflow,
+        route: CallRoute,
         accepted_at: float,
     ) -> Close:
-        organization = await self._organizations.get(workflow.organization_id)
+        workflow, organization = route.workflow, route.organization
         if organization is None or organization.id is None:
             return self._refused(WorkflowNotFoundError(detail="organisation missing"))
         slot = await self._slots.acquire(  # 3
@@ -143,7 +136,7 @@ class AgentStream:
         if slot is None:
             return self._refused(CallLimitReachedError())
         try:
-            await self._check_quota(workflow)  # 4
+            _check_quota(route)  # 4
             run = await self._mint(command.request, workflow)  # 5 and 6
         except StreamRefusedError as refusal:
             await _shielded(self._slots.release(slot))
@@ -164,26 +157,18 @@ class AgentStream:
         finally:
             await _shielded(self._slots.release(slot))
 
-    async def _find_workflow(self, request: AgentStreamRequest, client: str) -> Workflow:
+    async def _find_route(self, request: AgentStreamRequest, client: str) -> CallRoute:
         guard = self._guard
         if guard is not None and guard.blocked(client, self._monotonic()):
             raise TooManyLookupFailuresError()
-        workflow = None
+        route = None
         if request.agent_uuid is not None:
-            workflow = await self._workflows.get_by_uuid(request.agent_uuid)
-        if workflow is None or workflow.id is None:
+            route = await self._routes.route(request.agent_uuid, month_start(self._clock.now()))
+        if route is None or route.workflow.id is None:
             if guard is not None:
                 guard.record_failure(client, self._monotonic())
             raise WorkflowNotFoundError()
-        return workflow
-
-    async def _check_quota(self, workflow: Workflow) -> None:
-        user = await self._organizations.get_user(workflow.user_id)
-        if user is None:
-            raise QuotaExceededError(detail="owning user missing")
-        used = await self._runs.seconds_used(workflow.user_id, month_start(self._clock.now()))
-        if not quota_allows(user.monthly_minutes, used):
-            raise QuotaExceededError(detail=f"used {used:.0f}s of {user.monthly_minutes} min")
+        return route
 
     async def _mint(self, request: AgentStreamRequest, workflow: Workflow) -> WorkflowRun:
         assert workflow.id is not None  # noqa: S101 - checked by _find_workflow
@@ -309,6 +294,14 @@ class AgentStream:
             },
         )
         return refusal.close
+
+
+def _check_quota(route: CallRoute) -> None:
+    owner = route.owner
+    if owner is None:
+        raise QuotaExceededError(detail="owning user missing")
+    if not quota_allows(owner.monthly_minutes, route.seconds_used):
+        raise QuotaExceededError(detail=f"used {route.seconds_used:.0f}s of {owner.monthly_minutes} min")
 
 
 def _merge_start_context(run: WorkflowRun, start: StreamStart) -> None:

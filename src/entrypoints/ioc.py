@@ -23,6 +23,7 @@ from adapters.sql.database import create_engine, create_sessionmaker
 from adapters.sql.health import SqlReadiness
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
+    SqlCallRoutes,
     SqlCallSlots,
     SqlOrganizationRepository,
     SqlTelephonyConfigRepository,
@@ -56,6 +57,7 @@ from application.ports.api_keys import ApiKeyRepository
 from application.ports.calls import AgentPipeline, ProviderSessions
 from application.ports.credentials import CredentialCipher
 from application.ports.repositories import (
+    CallRoutes,
     CallSlots,
     OrganizationRepository,
     TelephonyConfigRepository,
@@ -223,6 +225,7 @@ class SqlAdaptersProvider(Provider):
     workflows = provide(SqlWorkflowRepository, provides=WorkflowRepository)
     configs = provide(SqlTelephonyConfigRepository, provides=TelephonyConfigRepository)
     runs = provide(SqlWorkflowRunRepository, provides=WorkflowRunRepository)
+    routes = provide(SqlCallRoutes, provides=CallRoutes)
     slots = provide(SqlCallSlots, provides=CallSlots)
     api_keys = provide(SqlApiKeyRepository, provides=ApiKeyRepository)
 
@@ -261,6 +264,10 @@ class MemoryAdaptersProvider(Provider):
         return store.runs
 
     @provide
+    def provide_routes(self, store: InMemoryStore) -> CallRoutes:
+        return store.routes
+
+    @provide
     def provide_slots(self, store: InMemoryStore) -> CallSlots:
         return store.slots
 
@@ -279,8 +286,7 @@ class UseCasesProvider(Provider):
     @provide
     def provide_agent_stream(
         self,
-        workflows: WorkflowRepository,
-        organizations: OrganizationRepository,
+        routes: CallRoutes,
         runs: WorkflowRunRepository,
         slots: CallSlots,
         providers: ProviderRegistry,
@@ -293,8 +299,7 @@ class UseCasesProvider(Provider):
         metrics: CallMetrics,
     ) -> AgentStream:
         return AgentStream(
-            workflows,
-            organizations,
+            routes,
             runs,
             slots,
             providers,

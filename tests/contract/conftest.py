@@ -20,6 +20,7 @@ from adapters.memory.repositories import InMemoryStore
 from adapters.sql.database import create_engine, create_sessionmaker, upgrade
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
+    SqlCallRoutes,
     SqlCallSlots,
     SqlOrganizationRepository,
     SqlTelephonyConfigRepository,
@@ -29,6 +30,7 @@ from adapters.sql.repositories import (
 from adapters.system.crypto import FernetCredentialCipher
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.repositories import (
+    CallRoutes,
     CallSlots,
     OrganizationRepository,
     TelephonyConfigRepository,
@@ -56,13 +58,14 @@ class OrganizationsWithOwners(OrganizationRepository, Protocol):
 
 @dataclass
 class Backend:
-    """The five ports over one store, plus a second `CallSlots` as another instance would hold."""
+    """The six ports over one store, plus a second `CallSlots` as another instance would hold."""
 
     name: str
     organizations: OrganizationsWithOwners
     workflows: WorkflowRepository
     configs: TelephonyConfigRepository
     runs: WorkflowRunRepository
+    routes: CallRoutes
     slots: CallSlots
     other_instance_slots: CallSlots
     api_keys: ApiKeyRepository
@@ -93,6 +96,7 @@ def memory_backend() -> Backend:
         workflows=store.workflows,
         configs=store.telephony_configs,
         runs=store.runs,
+        routes=store.routes,
         slots=store.slots,
         other_instance_slots=store.slots,  # one process holds the whole store
         api_keys=store.api_keys,
@@ -107,6 +111,7 @@ def sql_backend(name: str, engine: AsyncEngine, other_engine: AsyncEngine) -> Ba
         workflows=SqlWorkflowRepository(sessions),
         configs=SqlTelephonyConfigRepository(sessions, FernetCredentialCipher(CONTRACT_SECRET_KEY)),
         runs=SqlWorkflowRunRepository(sessions),
+        routes=SqlCallRoutes(sessions),
         slots=SqlCallSlots(sessions),
         other_instance_slots=SqlCallSlots(create_sessionmaker(other_engine)),
         api_keys=SqlApiKeyRepository(sessions),

@@ -16,6 +16,8 @@ from uuid import UUID, uuid4
 
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.repositories import (
+    CallRoute,
+    CallRoutes,
     CallSlots,
     DuplicateError,
     OrganizationRepository,
@@ -327,6 +329,29 @@ class InMemoryApiKeyRepository(ApiKeyRepository):
         return self._owners.get(key_hash)
 
 
+class InMemoryCallRoutes(CallRoutes):
+    def __init__(
+        self,
+        organizations: InMemoryOrganizationRepository,
+        workflows: InMemoryWorkflowRepository,
+        runs: InMemoryWorkflowRunRepository,
+    ) -> None:
+        self._organizations = organizations
+        self._workflows = workflows
+        self._runs = runs
+
+    async def route(self, agent_uuid: UUID, since: datetime) -> CallRoute | None:
+        workflow = await self._workflows.get_by_uuid(agent_uuid)
+        if workflow is None:
+            return None
+        return CallRoute(
+            workflow=workflow,
+            organization=await self._organizations.get(workflow.organization_id),
+            owner=await self._organizations.get_user(workflow.user_id),
+            seconds_used=await self._runs.seconds_used(workflow.user_id, since),
+        )
+
+
 class InMemoryStore:
     """One adapter per port over shared state, as one database would hold it."""
 
@@ -335,5 +360,6 @@ class InMemoryStore:
         self.workflows = InMemoryWorkflowRepository(self.organizations)
         self.telephony_configs = InMemoryTelephonyConfigRepository(self.organizations)
         self.runs = InMemoryWorkflowRunRepository(self.workflows)
+        self.routes = InMemoryCallRoutes(self.organizations, self.workflows, self.runs)
         self.slots = InMemoryCallSlots(self.organizations)
         self.api_keys = InMemoryApiKeyRepository(self.organizations)

@@ -23,6 +23,7 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import CursorResult, Executable, delete, func, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from adapters.sql.models import (
     ApiKeyRow,
@@ -36,6 +37,8 @@ from adapters.sql.models import (
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.credentials import CredentialCipher
 from application.ports.repositories import (
+    CallRoute,
+    CallRoutes,
     CallSlots,
     DuplicateError,
     OrganizationRepository,
@@ -49,6 +52,7 @@ from domain.telephony import Provider, SecretStr, TelephonyConfig
 from domain.workflow_run import RunState, WorkflowRun
 
 __all__ = (
+    "SqlCallRoutes",
     "SqlCallSlots",
     "SqlOrganizationRepository",
     "SqlTelephonyConfigRepository",
@@ -422,6 +426,37 @@ class SqlWorkflowRunRepository(_SqlAdapter, WorkflowRunRepository):
         )
         async with self._transaction() as session:
             return float(await session.scalar(query) or 0.0)
+
+
+class SqlCallRoutes(_SqlAdapter, CallRoutes):
+    """The agent, its organisation and owner, and the owner's seconds this month: one statement."""
+
+    async def route(self, agent_uuid: UUID, since: datetime) -> CallRoute | None:
+        owned = aliased(WorkflowRow)  # the owner's agents, the routed one among them
+        used = (
+            select(func.coalesce(func.sum(WorkflowRunRow.duration_seconds), 0.0))
+            .select_from(WorkflowRunRow)
+            .join(owned, owned.id == WorkflowRunRow.workflow_id)
+            .where(owned.user_id == WorkflowRow.user_id, WorkflowRunRow.created_at >= since)
+            .scalar_subquery()
+        )
+        query = (
+            select(WorkflowRow, OrganizationRow, UserRow, used)
+            .outerjoin(OrganizationRow, OrganizationRow.id == WorkflowRow.organization_id)
+            .outerjoin(UserRow, UserRow.id == WorkflowRow.user_id)
+            .where(WorkflowRow.uuid == agent_uuid)
+        )
+        async with self._transaction() as session:
+            found = (await session.execute(query)).first()
+            if found is None:
+                return None
+            workflow, organization, owner, seconds = found
+            return CallRoute(
+                workflow=workflow_from_row(workflow),
+                organization=None if organization is None else organization_from_row(organization),
+                owner=None if owner is None else user_from_row(owner),
+                seconds_used=float(seconds or 0.0),
+            )
 
 
 class SqlCallSlots(_SqlAdapter, CallSlots):

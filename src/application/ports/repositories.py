@@ -6,6 +6,7 @@ Lookups return `X | None`. Adapters turn their library's errors into `StorageErr
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -100,6 +101,25 @@ class WorkflowRunRepository(Protocol):
     @abstractmethod
     async def seconds_used(self, user_id: int, since: datetime) -> float:
         """Call seconds of the runs of `user_id`'s agents created at or after `since`."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRoute:
+    """What routing a call reads about its agent: the agent, its organisation, the owning user,
+    and the call seconds of that user's agents since a moment (the quota's month)."""
+
+    workflow: Workflow
+    organization: Organization | None
+    owner: User | None
+    seconds_used: float
+
+
+class CallRoutes(Protocol):
+    """The routing read of each call start, in one transaction (it was four)."""
+
+    @abstractmethod
+    async def route(self, agent_uuid: UUID, since: datetime) -> CallRoute | None:
+        """The agent's route, `seconds_used` counted from `since`; None for an unknown agent."""
 
 
 class CallSlots(Protocol):

@@ -67,8 +67,7 @@ class World:
             self.store.telephony_configs, self.sessions, TwilioFramedCalls(), self.handshake_timeout
         )
         return AgentStream(
-            self.store.workflows,
-            self.store.organizations,
+            self.store.routes,
             self.store.runs,
             self.store.slots,
             ProviderRegistry({"cloudonix": handshake}),
