@@ -221,7 +221,7 @@ class AgentStream:
                 if session is None:  # an opener that did not call back
                     prepare(call.start)
                 assert session is not None  # noqa: S101 - set by prepare
-                await journal.save()
+                journal.save_in_background()  # the greeting need not wait for the commit
                 log.info("call_started", extra={"engine": workflow.definition.engine})
                 if run.id is not None:
                     self._live_calls.register(run.id, call)

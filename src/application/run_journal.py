@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from application.ports.calls import CallJournal
 from application.ports.repositories import WorkflowRunRepository
 from domain.workflow_run import WorkflowRun
+
+log = logging.getLogger(__name__)
 
 
 class RunJournal(CallJournal):
@@ -21,6 +24,7 @@ class RunJournal(CallJournal):
         self._runs = runs
         self._run = run
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None
 
     async def append(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
         for key, entry in entries:
@@ -31,3 +35,14 @@ class RunJournal(CallJournal):
     async def save(self) -> None:
         async with self._lock:
             await self._runs.save(self._run)
+
+    def save_in_background(self) -> None:
+        """Store the run without waiting for the store (a commit can take tens of milliseconds);
+        every later store of this journal waits its turn behind it. A failure is logged."""
+        self._background = asyncio.create_task(self._save_logged())
+
+    async def _save_logged(self) -> None:
+        try:
+            await self.save()
+        except Exception:
+            log.exception("run_save_failed")
