@@ -5,7 +5,7 @@
 # concurrency. First, with the server idle, bench/pipecat_startup.py measures pipeline start-up
 # (`start` -> greeting) and voice-to-voice latency. Follows bench/run.sh (the linetest benchmark).
 #
-# usage: bash bench/pipecat.sh [LEVELS...]    (default: 10 30 60 90 120)
+# usage: bash bench/pipecat.sh [LEVELS...]    (default: 10 30 45 60 75)
 #   env: LOADCALL   path to the shared loadcall folder (default: ../shared/loadcall)
 #        OUT        results folder (default: bench/out/pipecat-<date>)
 #        DURATION   seconds per level (default 20)
@@ -14,7 +14,7 @@
 #        SPY_FLAGS  py-spy sampling flags (default "--nonblocking --gil": the thread holding the GIL only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LEVELS="${*:-10 30 60 90 120}"
+LEVELS="${*:-10 30 45 60 75}"
 LOADCALL="${LOADCALL:-../shared/loadcall}"
 OUT="${OUT:-bench/out/pipecat-$(date -u +%Y%m%dT%H%M%SZ)}"
 DURATION="${DURATION:-20}"
