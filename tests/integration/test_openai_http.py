@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -22,24 +22,12 @@ from adapters.pipelines.pipecat.openai_http import (
     pieces,
     request_body,
 )
+from tests.integration.conftest import OPENAI_KEY
 from tests.standins.openai import OpenAIStandIn, ToolCall
 
-KEY = "sk-standin-77aa01"
+KEY = OPENAI_KEY
 CHAT = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}}
 HELLO = [{"role": "user", "content": "Hello"}]
-
-
-@pytest.fixture(scope="session")
-def standin() -> Iterator[OpenAIStandIn]:
-    with OpenAIStandIn(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh(standin: OpenAIStandIn) -> Iterator[None]:
-    standin.reset()
-    yield
-    standin.reset()
 
 
 @pytest.fixture

@@ -13,16 +13,17 @@ import io
 import json
 import time
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 import openai
 import pytest
 
+from tests.integration.conftest import OPENAI_KEY
 from tests.standins.openai import SAMPLE_RATE, OpenAIStandIn, Reply, ToolCall
 
-KEY = "sk-standin-3f9a1c"
+KEY = OPENAI_KEY
 MODEL = "gpt-4o-mini"
 END_CALL_TOOL: Any = {
     "type": "function",
@@ -32,19 +33,6 @@ END_CALL_TOOL: Any = {
         "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": []},
     },
 }
-
-
-@pytest.fixture(scope="session")
-def standin() -> Iterator[OpenAIStandIn]:
-    with OpenAIStandIn(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh(standin: OpenAIStandIn) -> Iterator[None]:
-    standin.reset()
-    yield
-    standin.reset()
 
 
 @pytest.fixture

@@ -536,8 +536,7 @@ def _words(text: str) -> list[str]:
 
 @dataclass(slots=True)
 class _Turn:
-    vad_stop: float  # when the VAD confirmed the end of speech, and the utterance went to STT
-    speech_end: float  # when the caller went quiet: `stop_secs` earlier
+    speech_end: float  # when the caller went quiet: `stop_secs` before the VAD said so
     stt: float | None = None
     llm_first_token: float | None = None
     tts_first_byte: float | None = None
@@ -546,8 +545,8 @@ class _Turn:
 
 
 class TurnRecorder:
-    """Per-turn latency from what reaches the output: the VAD's end of speech (broadcast by the
-    user aggregator) and the services' time-to-first-byte metrics. Fed by `CallOutput`, not by a
+    """Per-turn latency from what reaches the output: the VAD's end of speech (pushed by the input
+    transport) and the services' time-to-first-byte metrics. Fed by `CallOutput`, not by a
     Pipecat observer: an observer is handed every frame of every call through a queue and a task.
     """
 
@@ -564,8 +563,7 @@ class TurnRecorder:
     def on_frame(self, frame: Frame) -> None:
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             # the VAD confirms the end of speech `stop_secs` after the caller went quiet
-            now = time.monotonic()
-            self.turn = _Turn(vad_stop=now, speech_end=now - self._vad_stop_secs)
+            self.turn = _Turn(speech_end=time.monotonic() - self._vad_stop_secs)
         elif isinstance(frame, MetricsFrame) and self.turn is not None:
             for item in frame.data:
                 if isinstance(item, TTFBMetricsData):

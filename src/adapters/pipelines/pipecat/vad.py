@@ -7,8 +7,9 @@ each time) and runs it once per 32 ms window of each call. Here:
   its recurrent state and audio context (`SileroStream`);
 - the windows of all calls are scored together, in one model run per `BATCH_TICK` (`SileroBatch`).
   One run costs about 0.4 ms on a busy core (the model's weights are out of the cache by then),
-  and a run of 16 windows about 0.9 ms: at 60 calls, batching turns a quarter of a core into a
-  twentieth. A window waits at most `BATCH_TICK` for its score, against the VAD's 200 ms pause;
+  and a run of 16 windows about 0.9 ms: at 60 calls, one run per window would take about a third
+  of the core, the batches take about a twentieth. A window waits at most `BATCH_TICK` for its
+  score, against the VAD's 200 ms pause;
 - once the line has been quieter than `SILENCE_POWER` (-60 dBFS) for `MODEL_HORIZON_SECS`, a
   window scores 0 without the model: a line is quiet most of the time (the caller listens). The
   model does hear the first second of each silence, as Pipecat's would: skipped sooner, its state
