@@ -37,19 +37,16 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
-import threading
-import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
-import uvicorn
 
 from domain.telephony import normalize_cloudonix_domain
+from entrypoints.standins.server import Receive, Scope, Send, StandInServer
 
 __all__ = [
     "CallbackFormat",
@@ -64,9 +61,6 @@ __all__ = [
 
 Operation = Literal["validate", "hangup", "dial", "move"]
 CallbackFormat = Literal["json", "list", "form"]
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _SESSION = re.compile(r"^/(?:customers/self/)?domains/(?P<domain>[^/]+)/sessions/(?P<session>[^/]+)/?$")
 _DIAL = re.compile(r"^/calls/(?P<domain>[^/]+)/application/?$")
@@ -122,18 +116,14 @@ class _Forced:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class CloudonixStandIn:
+class CloudonixStandIn(StandInServer):
+    name = "Cloudonix stand-in"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, accept_any_session: bool = False) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.accept_any_session = accept_any_session
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._http: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._release = asyncio.Event()
         self._generation = 0  # bumped by reset(): callbacks of an earlier test are dropped
         self.reset()
 
@@ -196,92 +186,18 @@ class CloudonixStandIn:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> CloudonixStandIn:
-        sock = self._bind()
-        self._server = uvicorn.Server(self._config())
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._serve(sock)), name="cloudonix-standin", daemon=True
-        )
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started or not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        if not self._server.started:
-            raise RuntimeError("the Cloudonix stand-in did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._in_loop(self._release.set)
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def serve_forever(self) -> None:
-        """Run in the foreground (Ctrl-C stops it)."""
-        sock = self._bind()
-        self._server = uvicorn.Server(self._config())
-        print(f"Cloudonix stand-in listening on {self.url}", flush=True)
-        asyncio.run(self._serve(sock))
-
-    def __enter__(self) -> CloudonixStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> CloudonixStandIn:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit it. Without it (asyncio, unlike uvloop, leaves Nagle on for
-        # them), a kept-alive client waits ~40 ms for the body after the headers (delayed ACK).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        return sock
-
-    def _config(self) -> uvicorn.Config:
-        return uvicorn.Config(
-            self,
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-
-    async def _serve(self, sock: socket.socket) -> None:
-        if self._server is None:
-            raise RuntimeError("_serve without a server")
-        self._loop = asyncio.get_running_loop()
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
             self._http = http
             try:
-                await self._server.serve(sockets=[sock])
+                yield
             finally:
-                for task in list(self._tasks):
-                    task.cancel()
-                self._loop = None
+                self._cancel_callbacks()
 
     def _cancel_callbacks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-
-    def _in_loop(self, callback: Callable[[], object]) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(callback)
 
     # -- the ASGI app ---------------------------------------------------------------------------
 

@@ -33,23 +33,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import json
 import re
 import secrets
-import socket
 import struct
-import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import uvicorn
+
+from entrypoints.standins.server import Receive, Scope, Send, StandInServer
 
 __all__ = [
     "SAMPLE_RATE",
@@ -62,9 +60,6 @@ __all__ = [
 ]
 
 Operation = Literal["chat", "transcriptions", "speech"]
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 SAMPLE_RATE = 24_000  # what OpenAI's `pcm` speech is
 _ROUTES: dict[str, Operation] = {
@@ -111,7 +106,9 @@ class _Forced:
     times: int | None  # None = for ever
 
 
-class OpenAIStandIn:
+class OpenAIStandIn(StandInServer):
+    name = "OpenAI stand-in"
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -123,15 +120,9 @@ class OpenAIStandIn:
         seconds_per_char: float = 0.06,
         latencies: Mapping[Operation, float] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self._api_key = api_key
         self._defaults = (default_reply, default_transcript, seconds_per_char, dict(latencies or {}))
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._release = asyncio.Event()
         self.reset()
 
     # -- configuration --------------------------------------------------------------------------
@@ -203,87 +194,6 @@ class OpenAIStandIn:
     def url(self) -> str:
         """What an OpenAI client's `base_url` takes."""
         return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> OpenAIStandIn:
-        sock = self._bind()
-        self._server = uvicorn.Server(self._config())
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._serve(sock)), name="openai-standin", daemon=True
-        )
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started or not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        if not self._server.started:
-            raise RuntimeError("the OpenAI stand-in did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._in_loop(self._release.set)
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def serve_forever(self) -> None:
-        """Run in the foreground (Ctrl-C stops it)."""
-        sock = self._bind()
-        self._server = uvicorn.Server(self._config())
-        print(f"OpenAI stand-in listening on {self.url}", flush=True)
-        asyncio.run(self._serve(sock))
-
-    def __enter__(self) -> OpenAIStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> OpenAIStandIn:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit it. Without it (asyncio, unlike uvloop, leaves Nagle on for
-        # them), a kept-alive client waits ~40 ms for the body after the headers (delayed ACK).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        return sock
-
-    def _config(self) -> uvicorn.Config:
-        return uvicorn.Config(
-            self,
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-
-    async def _serve(self, sock: socket.socket) -> None:
-        if self._server is None:
-            raise RuntimeError("_serve without a server")
-        with self._lock:
-            self._release = asyncio.Event()  # bound to this loop, even after an earlier start/stop
-        self._loop = asyncio.get_running_loop()
-        try:
-            await self._server.serve(sockets=[sock])
-        finally:
-            self._loop = None
-
-    def _in_loop(self, callback: Callable[[], object]) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(callback)
 
     # -- the ASGI app ---------------------------------------------------------------------------
 
