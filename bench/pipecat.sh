@@ -25,31 +25,9 @@ OA_PORT="${OA_PORT:-8767}"
 mkdir -p "$OUT"
 UV="python3 -m uv"
 
-# the load generator's own environment, exactly as its README pins it
-if [ ! -x /tmp/loadvenv/bin/python ]; then
-  python3 -m venv /tmp/loadvenv
-  /tmp/loadvenv/bin/pip install -q -r "$LOADCALL/requirements.txt" py-spy
-fi
-$UV run python bench/make_speech_wav.py "$OUT/speech.wav"
-
-# a fresh PostgreSQL database, migrated and seeded (as in run.sh)
-DB_URL=$($UV run python -c 'from tests.pg import postgres_url; print(postgres_url())')
-DB_NAME="agent_stream_bench_$(date +%s)"
-export AGENT_STREAM_DATABASE_URL="${DB_URL%/*}/$DB_NAME"
-export AGENT_STREAM_SECRET_KEY="${AGENT_STREAM_SECRET_KEY:-bench-secret-key-not-for-production}"
-$UV run python - "$DB_URL" "$DB_NAME" <<'PY'
-import asyncio, sys
-import asyncpg
-from sqlalchemy.engine import make_url
-url = make_url(sys.argv[1])
-async def main():
-    conn = await asyncpg.connect(user=url.username, host=url.query.get("host") or url.host, port=url.port, database=url.database)
-    await conn.execute(f'CREATE DATABASE "{sys.argv[2]}"')
-    await conn.close()
-asyncio.run(main())
-PY
-$UV run agent-stream db upgrade >/dev/null
-ORG=$($UV run agent-stream org create --name bench --max-concurrent-calls 2000 --monthly-minutes 100000000 | $UV run python -c 'import json,sys; print(json.load(sys.stdin)["organization_id"])')
+# shared with bench/run.sh: the generator's venv, the speech, a fresh database
+source bench/common.sh
+bench_prepare
 
 # the pipecat agent: every service is the OpenAI stand-in; the server reads the key from
 # BENCH_OPENAI_KEY at call time. Greeting ~1 s of audio, every reply ~1.6 s (0.06 s per character).
@@ -64,24 +42,16 @@ print(json.dumps({
     "stt": {**block, "model": "gpt-4o-transcribe", "language": "en"},
     "tts": {**block, "model": "gpt-4o-mini-tts", "voice": "alloy"},
 }))')
-AGENT=$($UV run agent-stream agent create --org "$ORG" --name pipecat --definition "$DEFINITION" | $UV run python -c 'import json,sys; print(json.load(sys.stdin)["agent_uuid"])')
-echo "bench-token-0123456789" | $UV run agent-stream telephony add-cloudonix --org "$ORG" --domain acme >/dev/null
+AGENT=$(bench_agent pipecat "$DEFINITION")
 
-# the stand-ins: Cloudonix API (any session validates) and OpenAI (answers at once, on core 0 with
-# the generator: it is the providers' side, not ours); the server pinned to core 1
-.venv/bin/python -m entrypoints.standins.cloudonix --port "$CX_PORT" --token bench-token-0123456789 --domain acme \
-  > "$OUT/cloudonix.log" 2>&1 &
-CX_PID=$!
+# the stand-in OpenAI API (answers at once, on core 0 with the generator: it is the providers'
+# side, not ours), then the stand-in Cloudonix API and the server pinned to core 1
 taskset -c 0 .venv/bin/python -m entrypoints.standins.openai --port "$OA_PORT" --api-key "$BENCH_OPENAI_KEY" \
   --latency-llm 0 --latency-stt 0 --latency-tts 0 --transcript "I would like to book a table." \
   --reply "Sure, I can help with that." > "$OUT/openai.log" 2>&1 &
 OA_PID=$!
-export AGENT_STREAM_CLOUDONIX_API_URL="http://127.0.0.1:$CX_PORT" AGENT_STREAM_LOG_FORMAT=json
-export AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE=0
-taskset -c 1 .venv/bin/agent-stream serve --port "$PORT" > "$OUT/server.log" 2>&1 &
-SERVER_PID=$!
+bench_serve
 trap 'kill $SERVER_PID $CX_PID $OA_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 for _ in $(seq 100); do grep -q listening "$OUT/openai.log" && break; sleep 0.2; done
 
 URL="ws://127.0.0.1:$PORT/api/v1/agent-stream/$AGENT?provider=cloudonix&Domain=acme&callId={i}"
