@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +26,7 @@ from adapters.system.clock import SystemClock
 from adapters.system.crypto import FernetCredentialCipher
 from application.management import AddCloudonixConfiguration, AgentDraft, CreateAgent, CreateOrganization
 from domain.workflow_run import WorkflowRun
-from entrypoints.logging import configure_logging
+from entrypoints.logging import configure_logging, make_formatter
 from entrypoints.settings import Settings
 from tests.pg import fresh_postgres_database
 from tests.served import free_port, served_app
@@ -194,3 +195,18 @@ async def api(app_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the served app (no credentials: pass `tenant.auth`)."""
     async with httpx.AsyncClient(base_url=app_url, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+def captured_logs(app_url: str) -> Iterator[io.StringIO]:
+    """Every log line while the test runs, through the formatter `serve` installs with
+    AGENT_STREAM_LOG_FORMAT=json (the served app runs in this process)."""
+    root = logging.getLogger()
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(make_formatter("json"))
+    root.addHandler(handler)
+    try:
+        yield buffer
+    finally:
+        root.removeHandler(handler)

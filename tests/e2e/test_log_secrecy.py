@@ -5,28 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 
-import pytest
-
-from entrypoints.logging import make_formatter
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import Tenant
 from tests.standins.cloudonix import CloudonixStandIn
-
-
-@pytest.fixture
-def captured_logs(app_url: str) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(make_formatter("json"))  # what `serve` installs with AGENT_STREAM_LOG_FORMAT=json
-    root.addHandler(handler)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
 
 
 async def test_no_secret_reaches_the_logs(

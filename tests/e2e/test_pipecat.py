@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,7 +15,6 @@ import pytest
 from websockets.asyncio.client import connect
 
 from domain.workflow_run import RunState, WorkflowRun
-from entrypoints.logging import make_formatter
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.media_caller import MediaCaller, pcm_of, speech_phrase
 from tests.standins.cloudonix import CloudonixStandIn
@@ -302,19 +300,6 @@ async def test_an_llm_failing_twice_makes_the_agent_apologise_and_hang_up(
     assert (run.state, run.end_reason, run.close_code) == (RunState.FAILED, "error", 1011)
     assert run.gathered_context["error"] == "llm failed"
     assert run.gathered_context["transcript"][-1]["role"] == "agent"
-
-
-@pytest.fixture
-def captured_logs(app_url: str) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(make_formatter("json"))
-    root.addHandler(handler)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
 
 
 async def test_pipecat_logs_reach_ours_without_keys(

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import io
-import logging
 import secrets
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from entrypoints.logging import make_formatter
 from tests.e2e.conftest import SECRET_KEY, Tenant
 from tests.factories import AgentCreateFactory
 from tests.standins.cloudonix import CloudonixStandIn
-
-
-@pytest.fixture
-def captured_logs(app_url: str) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(make_formatter("json"))
-    root.addHandler(handler)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
 
 
 async def test_no_credential_reaches_the_logs(

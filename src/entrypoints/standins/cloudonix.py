@@ -232,18 +232,6 @@ class CloudonixStandIn(StandInServer):
         status, answer = self._handle(operation, params, headers, parsed)
         await _respond(send, status, answer)
 
-    def _take_forced(self, operation: str) -> _Forced | None:
-        with self._lock:
-            queue = self._forced.get(operation)
-            if not queue:
-                return None
-            forced = queue[0]
-            if forced.times is not None:
-                forced.times -= 1
-                if forced.times <= 0:
-                    queue.pop(0)
-            return forced
-
     def _handle(
         self, operation: str, params: dict[str, str], headers: dict[str, str], body: Any
     ) -> tuple[int, Any]:

@@ -271,18 +271,6 @@ class OpenAIStandIn(StandInServer):
             return body, max(0.4, self.seconds_per_char * len(str(body.get("input") or "")))
         return body, None
 
-    def _take_forced(self, operation: Operation) -> _Forced | None:
-        with self._lock:
-            queue = self._forced.get(operation)
-            if not queue:
-                return None
-            forced = queue[0]
-            if forced.times is not None:
-                forced.times -= 1
-                if forced.times <= 0:
-                    queue.pop(0)
-            return forced
-
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             if self._replies:

@@ -33,6 +33,7 @@ class StandInServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._release = asyncio.Event()
+        self._forced: dict[str, list[Any]] = {}  # operation -> forced answers, each with `times`
 
     @property
     def url(self) -> str:
@@ -121,6 +122,20 @@ class StandInServer:
     async def _running(self) -> AsyncIterator[None]:
         """What the subclass holds while it serves (in its loop)."""
         yield
+
+    def _take_forced(self, operation: str) -> Any:
+        """The next forced answer queued for `operation` (the subclass's records, with a `times`
+        count: None for ever), or None."""
+        with self._lock:
+            queue = self._forced.get(operation)
+            if not queue:
+                return None
+            forced = queue[0]
+            if forced.times is not None:
+                forced.times -= 1
+                if forced.times <= 0:
+                    queue.pop(0)
+            return forced
 
     def _in_loop(self, callback: Callable[[], object]) -> None:
         loop = self._loop
