@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import uuid
@@ -132,6 +133,16 @@ class Tenant:
 
     async def all_runs(self) -> list[WorkflowRun]:
         return await self.runs.list_for_workflow(self.workflow_id, 100)
+
+    async def ended_run(self, within: float) -> WorkflowRun:
+        """The only run, once it is terminal; fails if it is not within `within` seconds."""
+        run = None
+        for _ in range(round(within / 0.05)):
+            run = await self.only_run()
+            if run.state.terminal:
+                return run
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the run did not end: {run}")
 
 
 class TenantFactory:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import numpy as np
@@ -23,15 +22,6 @@ async def line(tenants: TenantFactory, cloudonix: CloudonixStandIn) -> Tenant:
     created = await tenants.create(definition=LINETEST)
     cloudonix.add_domain(created.domain, created.token, sessions={"S-media"})
     return created
-
-
-async def ended_run(tenant: Tenant):
-    for _ in range(100):
-        run = await tenant.only_run()
-        if run.state.terminal:
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the run did not end: {run}")
 
 
 async def test_greeting_then_barge_in_then_echo(line: Tenant):
@@ -57,7 +47,7 @@ async def test_greeting_then_barge_in_then_echo(line: Tenant):
     # the same speech came back, after the caller paused
     echoed = got.audio_after(got.clears[0])
     assert best_correlation(pcm_of(phrase[: 160 * 50]), pcm_of(echoed)) > 0.9
-    run = await ended_run(line)
+    run = await line.ended_run(5.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "caller_hangup")
     assert run.gathered_context["utterances_echoed"] == 1
     assert run.gathered_context["barge_ins"] == 1
@@ -73,7 +63,7 @@ async def test_pound_hangs_up_through_cloudonix(line: Tenant, cloudonix: Cloudon
         code = await caller.closed()
     assert code == (1000, "")
     assert cloudonix.hangups == [(f"{line.domain}.cloudonix.net", "S-media")]
-    run = await ended_run(line)
+    run = await line.ended_run(5.0)
     assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "agent_hangup", 1000)
     assert run.gathered_context["dtmf"] == "#"
 
@@ -86,7 +76,7 @@ async def test_hang_up_is_retried_after_a_server_error(line: Tenant, cloudonix: 
         await caller.dtmf("#")
         await caller.closed()
     assert len(cloudonix.requests_for("hangup")) == 2
-    assert (await ended_run(line)).end_reason == "agent_hangup"
+    assert (await line.ended_run(5.0)).end_reason == "agent_hangup"
 
 
 async def test_a_hang_up_that_keeps_failing_still_ends_the_run(line: Tenant, cloudonix: CloudonixStandIn):
@@ -96,7 +86,7 @@ async def test_a_hang_up_that_keeps_failing_still_ends_the_run(line: Tenant, clo
         await caller.handshake("S-media")
         await caller.dtmf("#")
         await caller.closed()
-    run = await ended_run(line)
+    run = await line.ended_run(5.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "agent_hangup")
     assert len(cloudonix.requests_for("hangup")) == 3
 
@@ -130,7 +120,7 @@ async def test_zero_transfers_to_the_configured_destination(line: Tenant, cloudo
     [move] = cloudonix.moves
     assert move.session == "S-media"
     assert cloudonix.hangups == []  # a transfer is not followed by a hang-up
-    run = await ended_run(line)
+    run = await line.ended_run(5.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "transferred")
 
 
@@ -144,7 +134,7 @@ async def test_a_failed_transfer_keeps_the_caller(line: Tenant, cloudonix: Cloud
         await caller.silence(1.0)
         await caller.stop()
         assert await caller.closed() == (1000, "")
-    run = await ended_run(line)
+    run = await line.ended_run(5.0)
     assert (run.end_reason, run.gathered_context["transfer_failures"]) == ("caller_hangup", 1)
 
 
@@ -159,7 +149,7 @@ async def test_max_call_seconds_ends_the_call_through_cloudonix(
         await caller.silence(3.0)
         assert await caller.closed() == (1000, "")
     assert cloudonix.hangups == [(f"{short.domain}.cloudonix.net", "S-short")]
-    run = await ended_run(short)
+    run = await short.ended_run(5.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "max_duration")
     assert 1.0 <= run.duration_seconds < 8
 
@@ -187,7 +177,7 @@ async def test_bad_frames_are_counted_and_the_call_goes_on(line: Tenant):
         await caller.silence(2.0)
         await caller.stop()
         assert await caller.closed() == (1000, "")
-    run = await ended_run(line)
+    run = await line.ended_run(5.0)
     assert run.state is RunState.COMPLETED
     assert run.logs["media"]["bad_frames"] == dict.fromkeys(BAD_FRAMES, 1)
     assert run.gathered_context["utterances_echoed"] == 1  # still listening after the bad frames

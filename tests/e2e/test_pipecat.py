@@ -3,7 +3,6 @@ pointed at the stand-in OpenAI-compatible server, and the stand-in Cloudonix API
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import uuid
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from domain.workflow_run import RunState, WorkflowRun
+from domain.workflow_run import RunState
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.media_caller import MediaCaller, pcm_of, speech_phrase
 from tests.standins.cloudonix import CloudonixStandIn
@@ -73,16 +72,6 @@ async def caller(pc: Tenant) -> AsyncIterator[MediaCaller]:
         yield MediaCaller(ws)
 
 
-async def ended_run(tenant: Tenant) -> WorkflowRun:
-    run = None
-    for _ in range(200):
-        run = await tenant.only_run()
-        if run.state.terminal:
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the run did not end: {run}")
-
-
 def loud_seconds(ulaw: bytes) -> float:
     """Seconds of audio above -30 dBFS, in 20 ms frames."""
     pcm = pcm_of(ulaw)
@@ -119,7 +108,7 @@ async def test_greets_hears_the_caller_and_keeps_the_transcript(
     assert "What are your opening hours?" in messages[-1]["content"]
     stt = oa.requests_for("transcriptions")[0]
     assert 0.8 < (stt.audio_seconds or 0) < 3.0
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     assert run.state is RunState.COMPLETED
     assert run.end_reason == "caller_hangup"
     transcript = run.gathered_context["transcript"]
@@ -158,7 +147,7 @@ async def test_end_call_hangs_up_through_cloudonix_after_the_goodbye(
     assert cloudonix.hangups == [(f"{pc.domain}.cloudonix.net", "S-pc")]
     goodbye = caller.received.audio_after(0)[heard_before:]
     assert loud_seconds(goodbye) > 0.3, "the goodbye was cut by the hang-up"
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "agent_hangup")
     assert run.gathered_context["transcript"][-1]["text"] == "Goodbye!"
 
@@ -177,7 +166,7 @@ async def test_transfer_to_an_allowed_destination(
     [dial] = cloudonix.dials
     assert dial.destination == "+15555550123"
     assert cloudonix.hangups == []
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "transferred")
 
 
@@ -198,7 +187,7 @@ async def test_transfer_elsewhere_is_refused_and_the_model_is_told(
     assert tool_result["role"] == "tool"
     assert "not allowed" in tool_result["content"]
     assert "+15555550123" not in str(second.body["messages"])  # the model is not shown the list
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "caller_hangup")
 
 
@@ -227,7 +216,7 @@ async def test_barge_in_clears_and_cuts_the_turn_where_the_caller_stopped_hearin
     clears = [at for at in caller.received.clears if at > caller.sent_at[talk_over_at]]
     assert clears, "no clear on barge-in"
     assert clears[0] - caller.sent_at[talk_over_at] < 0.8
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     agent_lines = [line for line in run.gathered_context["transcript"] if line["role"] == "agent"]
     cut = agent_lines[1]
     assert cut.get("interrupted") is True
@@ -250,7 +239,7 @@ async def test_the_greeting_can_be_interrupted_like_any_turn(
     await caller.stop()
     await caller.closed()
     assert [at for at in caller.received.clears if at > caller.sent_at[talk_over_at]], "no clear"
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     greeting_line = run.gathered_context["transcript"][0]
     assert greeting_line["interrupted"] is True
     assert GREETING.startswith(greeting_line["text"])
@@ -278,7 +267,7 @@ async def test_a_missing_key_variable_fails_the_run_naming_it(
         caller = MediaCaller(ws)
         await caller.handshake("S-nokey")
         assert await caller.closed() == (1011, "Missing API key variable: AGENT_STREAM_TEST_NO_SUCH_KEY")
-    run = await ended_run(tenant)
+    run = await tenant.ended_run(10.0)
     assert (run.state, run.end_reason, run.close_code) == (RunState.FAILED, "error", 1011)
     assert run.close_reason == "Missing API key variable: AGENT_STREAM_TEST_NO_SUCH_KEY"
     assert oa.requests_for("chat") == []
@@ -296,7 +285,7 @@ async def test_an_llm_failing_twice_makes_the_agent_apologise_and_hang_up(
     assert cloudonix.hangups == [(f"{pc.domain}.cloudonix.net", "S-pc")]
     apology = caller.received.audio_after(0)[heard_before:]
     assert loud_seconds(apology) > 1.0, "no apology before the hang-up"
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     assert (run.state, run.end_reason, run.close_code) == (RunState.FAILED, "error", 1011)
     assert run.gathered_context["error"] == "llm failed"
     assert run.gathered_context["transcript"][-1]["role"] == "agent"
@@ -325,5 +314,5 @@ async def test_pipecat_logs_reach_ours_without_keys(
     assert all(line.get("run_id", "").startswith("WR-AGS-") for line in pipecat_lines)
     for secret in (wrong, KEY, str(pc.agent_uuid), pc.token):
         assert secret not in text, f"{secret!r} leaked into the logs"
-    run = await ended_run(pc)
+    run = await pc.ended_run(10.0)
     assert (run.state, run.end_reason) == (RunState.FAILED, "error")

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import httpx
 
 from domain.telephony import normalize_cloudonix_domain
-from entrypoints.standins.server import Receive, Scope, Send, StandInServer
+from entrypoints.standins.server import Receive, Scope, Send, StandInServer, read_body
 
 __all__ = [
     "CallbackFormat",
@@ -204,12 +204,7 @@ class CloudonixStandIn(StandInServer):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         method: str = scope["method"]
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from entrypoints.standins.server import Receive, Scope, Send, StandInServer
+from entrypoints.standins.server import Receive, Scope, Send, StandInServer, read_body
 
 __all__ = [
     "SAMPLE_RATE",
@@ -200,12 +200,7 @@ class OpenAIStandIn(StandInServer):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        raw = await read_body(receive)
         method: str = scope["method"]
         path: str = scope["path"].rstrip("/")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

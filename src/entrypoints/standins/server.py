@@ -142,3 +142,13 @@ class StandInServer:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(callback)
+
+
+async def read_body(receive: Receive) -> bytes:
+    """An HTTP request's whole body, from the ASGI `receive` channel."""
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
