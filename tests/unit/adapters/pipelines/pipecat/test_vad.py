@@ -78,6 +78,7 @@ def utterances(states: list[VADState]) -> list[tuple[int, int]]:
     return found
 
 
+@pytest.mark.filterwarnings("ignore:path is deprecated:DeprecationWarning")  # Pipecat's model loader
 @pytest.mark.parametrize("gap_seconds", [0.3, 0.9, 1.5, 3.0])
 async def test_call_vad_finds_the_utterances_pipecats_own_analyser_finds(gap_seconds: float) -> None:
     # silence, a phrase with pauses inside it, a gap, the rest of the file, hiss
