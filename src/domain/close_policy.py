@@ -16,6 +16,7 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     POLICY_VIOLATION = 1008
     INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013
     PROVIDER_HANDSHAKE = 4400
 
 
@@ -98,6 +99,30 @@ class ServiceUnavailableError(StreamRefusedError):
 
     code = CloseCode.INTERNAL_ERROR
     reason = "Service unavailable"
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database did not answer within its bound (`AGENT_STREAM_DB_TIMEOUT`) or refused us."""
+
+
+# 1013: try again later (the caller's provider may retry on another instance) -----------------
+
+
+class TryAgainLaterError(StreamRefusedError):
+    code = CloseCode.TRY_AGAIN_LATER
+    reason = "Try again later"
+
+
+class ServerBusyError(TryAgainLaterError):
+    """The instance is saturated (event-loop lag above `AGENT_STREAM_BUSY_LAG_MS`)."""
+
+    reason = "Server busy"
+
+
+class DrainingError(TryAgainLaterError):
+    """The instance is draining for shutdown and admits no new call."""
+
+    reason = "Server shutting down"
 
 
 class AgentMisconfiguredError(StreamRefusedError):

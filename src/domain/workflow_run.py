@@ -36,6 +36,7 @@ class EndReason(StrEnum):
     MAX_DURATION = "max_duration"
     ERROR = "error"
     INSTANCE_LOST = "instance_lost"
+    DRAINED = "drained"
 
 
 ALLOWED_TRANSITIONS: dict[RunState, frozenset[RunState]] = {

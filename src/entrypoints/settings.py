@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,7 +30,14 @@ def _get(environ: Mapping[str, str], name: str, default: T, parse: Callable[[str
 
 def _positive(raw: str) -> float:
     value = float(raw)
-    if value <= 0:
+    if not 0 < value < math.inf:  # also refuses nan
+        raise ValueError(raw)
+    return value
+
+
+def _non_negative(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value < math.inf:  # also refuses nan
         raise ValueError(raw)
     return value
 
@@ -59,6 +67,8 @@ class Settings:
     drain_timeout: float = 30.0
     lookup_failures_per_minute: int = 20
     instance_ttl: float = 30.0
+    busy_lag_ms: float = 150.0
+    db_timeout: float = 5.0
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @classmethod
@@ -105,6 +115,20 @@ class Settings:
                 env,
                 "AGENT_STREAM_INSTANCE_TTL",
                 d.instance_ttl,
+                _positive,
+                "a positive number of seconds",
+            ),
+            busy_lag_ms=_get(
+                env,
+                "AGENT_STREAM_BUSY_LAG_MS",
+                d.busy_lag_ms,
+                _non_negative,
+                "a number of milliseconds >= 0",
+            ),
+            db_timeout=_get(
+                env,
+                "AGENT_STREAM_DB_TIMEOUT",
+                d.db_timeout,
                 _positive,
                 "a positive number of seconds",
             ),
