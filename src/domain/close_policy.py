@@ -42,6 +42,9 @@ class Close:
 
 NORMAL_CLOSE = Close(CloseCode.NORMAL, "")
 INTERNAL_ERROR_CLOSE = Close(CloseCode.INTERNAL_ERROR, "Internal server error")
+# What a run records when its instance died under it: no close frame went out (the process was
+# gone); another instance ended the run once the dead one's heartbeat was older than the TTL.
+INSTANCE_LOST_CLOSE = Close(CloseCode.INTERNAL_ERROR, "Instance lost")
 
 
 class StreamRefusedError(Exception):

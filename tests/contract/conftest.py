@@ -22,6 +22,7 @@ from adapters.sql.repositories import (
     SqlApiKeyRepository,
     SqlCallRoutes,
     SqlCallSlots,
+    SqlInstances,
     SqlOrganizationRepository,
     SqlTelephonyConfigRepository,
     SqlWorkflowRepository,
@@ -32,6 +33,7 @@ from application.ports.api_keys import ApiKeyRepository
 from application.ports.repositories import (
     CallRoutes,
     CallSlots,
+    Instances,
     OrganizationRepository,
     TelephonyConfigRepository,
     WorkflowRepository,
@@ -69,6 +71,8 @@ class Backend:
     slots: CallSlots
     other_instance_slots: CallSlots
     api_keys: ApiKeyRepository
+    instances: Instances
+    other_instances: Instances  # the same rows, through another engine (another process's pool)
 
     async def new_organization(self, max_concurrent_calls: int = 10) -> Organization:
         return await self.organizations.add(
@@ -100,6 +104,8 @@ def memory_backend() -> Backend:
         slots=store.slots,
         other_instance_slots=store.slots,  # one process holds the whole store
         api_keys=store.api_keys,
+        instances=store.instances,
+        other_instances=store.instances,
     )
 
 
@@ -115,6 +121,8 @@ def sql_backend(name: str, engine: AsyncEngine, other_engine: AsyncEngine) -> Ba
         slots=SqlCallSlots(sessions),
         other_instance_slots=SqlCallSlots(create_sessionmaker(other_engine)),
         api_keys=SqlApiKeyRepository(sessions),
+        instances=SqlInstances(sessions),
+        other_instances=SqlInstances(create_sessionmaker(other_engine)),
     )
 
 

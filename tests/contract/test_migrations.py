@@ -19,6 +19,7 @@ from tests.pg import fresh_postgres_database
 
 APPLICATION_TABLES = {
     "organizations",
+    "instances",
     "users",
     "api_keys",
     "workflows",

@@ -20,18 +20,22 @@ from application.ports.repositories import (
     CallRoutes,
     CallSlots,
     DuplicateError,
+    Instances,
     OrganizationRepository,
+    Reaped,
     StorageError,
     TelephonyConfigRepository,
     WorkflowRepository,
     WorkflowRunRepository,
 )
 from domain.agents import Organization, User, Workflow
+from domain.close_policy import INSTANCE_LOST_CLOSE
 from domain.telephony import Provider, TelephonyConfig
-from domain.workflow_run import WorkflowRun
+from domain.workflow_run import EndReason, WorkflowRun
 
 __all__ = (
     "InMemoryCallSlots",
+    "InMemoryInstances",
     "InMemoryOrganizationRepository",
     "InMemoryStore",
     "InMemoryTelephonyConfigRepository",
@@ -225,6 +229,10 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id].gathered_context = copy.deepcopy(run.gathered_context)
 
+    def live_runs(self) -> list[WorkflowRun]:
+        """The stored runs not yet terminal (the stored objects themselves, for the reaper)."""
+        return [run for run in self._runs.values() if not run.state.terminal]
+
     async def get(self, run_id: int) -> WorkflowRun | None:
         stored = self._runs.get(run_id)
         return None if stored is None else copy.deepcopy(stored)
@@ -305,12 +313,76 @@ class InMemoryCallSlots(CallSlots):
     async def live_count(self, organization_id: int, now: datetime) -> int:
         return self._live(organization_id, _utc(now))
 
+    def drop_instances(self, instance_ids: set[str]) -> int:
+        """Free the slots of these instances; returns how many."""
+        dropped = [slot_id for slot_id, slot in self._slots.items() if slot.instance_id in instance_ids]
+        for slot_id in dropped:
+            del self._slots[slot_id]
+        return len(dropped)
+
     def _live(self, organization_id: int, now: datetime) -> int:
         return sum(
             1
             for slot in self._slots.values()
             if slot.organization_id == organization_id and slot.expires_at > now
         )
+
+
+@dataclasses.dataclass(slots=True)
+class _Instance:
+    name: str
+    heartbeat_at: datetime
+
+
+class InMemoryInstances(Instances):
+    def __init__(self, runs: InMemoryWorkflowRunRepository, slots: InMemoryCallSlots) -> None:
+        self._runs = runs
+        self._slots = slots
+        self._instances: dict[str, _Instance] = {}
+
+    async def register(self, instance_id: str, name: str, now: datetime) -> None:
+        self._instances[instance_id] = _Instance(name, _utc(now))
+
+    async def heartbeat(self, instance_id: str, now: datetime) -> bool:
+        instance = self._instances.get(instance_id)
+        if instance is None:
+            self._instances[instance_id] = _Instance("", _utc(now))
+            return False
+        instance.heartbeat_at = _utc(now)
+        return True
+
+    async def deregister(self, instance_id: str) -> None:
+        self._instances.pop(instance_id, None)
+
+    async def reap(
+        self, now: datetime, ttl_seconds: float, previous_life_of: tuple[str, str] | None = None
+    ) -> Reaped:
+        now = _utc(now)
+        silent_since = now - timedelta(seconds=ttl_seconds)
+        dead = {
+            instance_id: instance.heartbeat_at
+            for instance_id, instance in self._instances.items()
+            if instance.heartbeat_at < silent_since
+            or (
+                previous_life_of is not None
+                and instance.name == previous_life_of[1]
+                and instance_id != previous_life_of[0]
+            )
+        }
+        ended = 0
+        for run in self._runs.live_runs():
+            orphan = (
+                run.instance_id not in self._instances and (run.started_at or run.created_at) < silent_since
+            )
+            if run.instance_id in dead or orphan:
+                began = run.started_at or run.created_at
+                seen = dead.get(run.instance_id or "", now)
+                run.fail(max(began, min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
+                ended += 1
+        slots = self._slots.drop_instances(set(dead))
+        for instance_id in dead:
+            del self._instances[instance_id]
+        return Reaped(instances=len(dead), runs=ended, slots=slots)
 
 
 class InMemoryApiKeyRepository(ApiKeyRepository):
@@ -363,3 +435,4 @@ class InMemoryStore:
         self.routes = InMemoryCallRoutes(self.organizations, self.workflows, self.runs)
         self.slots = InMemoryCallSlots(self.organizations)
         self.api_keys = InMemoryApiKeyRepository(self.organizations)
+        self.instances = InMemoryInstances(self.runs, self.slots)

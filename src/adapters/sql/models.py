@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 __all__ = (
     "ApiKeyRow",
     "CallSlotRow",
+    "InstanceRow",
     "OrganizationRow",
     "TelephonyConfigRow",
     "UserRow",
@@ -120,3 +121,14 @@ class CallSlotRow(DefaultBase):
     instance_id: Mapped[str] = mapped_column(String(128), index=True)
     acquired_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class InstanceRow(DefaultBase):
+    """One running instance of the service; dead once `heartbeat_at` is older than the TTL."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)

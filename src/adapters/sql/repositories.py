@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 from adapters.sql.models import (
     ApiKeyRow,
     CallSlotRow,
+    InstanceRow,
     OrganizationRow,
     TelephonyConfigRow,
     UserRow,
@@ -41,19 +42,23 @@ from application.ports.repositories import (
     CallRoutes,
     CallSlots,
     DuplicateError,
+    Instances,
     OrganizationRepository,
+    Reaped,
     StorageError,
     TelephonyConfigRepository,
     WorkflowRepository,
     WorkflowRunRepository,
 )
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
+from domain.close_policy import INSTANCE_LOST_CLOSE
 from domain.telephony import Provider, SecretStr, TelephonyConfig
-from domain.workflow_run import RunState, WorkflowRun
+from domain.workflow_run import EndReason, RunState, WorkflowRun
 
 __all__ = (
     "SqlCallRoutes",
     "SqlCallSlots",
+    "SqlInstances",
     "SqlOrganizationRepository",
     "SqlTelephonyConfigRepository",
     "SqlWorkflowRepository",
@@ -539,6 +544,107 @@ class SqlCallSlots(_SqlAdapter, CallSlots):
                 .where(CallSlotRow.organization_id == organization_id, CallSlotRow.expires_at > now)
             )
             return int(count or 0)
+
+
+_LIVE_STATES = (str(RunState.INITIALIZED), str(RunState.RUNNING))
+
+
+class SqlInstances(_SqlAdapter, Instances):
+    """Instance rows; reaping locks the dead ones (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
+    reapers on several instances at once share the work instead of repeating it, and each run is
+    ended by a conditional update (only while still live): exactly once whatever the interleaving.
+    SQLite is one process, where the transaction's write lock serialises reapers."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(sessions)
+        bind = sessions.kw.get("bind")
+        self._row_locks = bind is not None and bind.dialect.name == "postgresql"
+
+    async def register(self, instance_id: str, name: str, now: datetime) -> None:
+        async with self._transaction() as session:
+            await session.execute(delete(InstanceRow).where(InstanceRow.id == instance_id))
+            session.add(InstanceRow(id=instance_id, name=name, started_at=now, heartbeat_at=now))
+
+    async def heartbeat(self, instance_id: str, now: datetime) -> bool:
+        async with self._transaction() as session:
+            renewed = await _rowcount(
+                session, update(InstanceRow).where(InstanceRow.id == instance_id).values(heartbeat_at=now)
+            )
+            if renewed == 0:  # reaped while this instance could not reach the database
+                session.add(InstanceRow(id=instance_id, name="", started_at=now, heartbeat_at=now))
+            return renewed > 0
+
+    async def deregister(self, instance_id: str) -> None:
+        async with self._transaction() as session:
+            await session.execute(delete(InstanceRow).where(InstanceRow.id == instance_id))
+
+    async def reap(
+        self, now: datetime, ttl_seconds: float, previous_life_of: tuple[str, str] | None = None
+    ) -> Reaped:
+        silent_since = now - timedelta(seconds=ttl_seconds)
+        dead_rule = InstanceRow.heartbeat_at < silent_since
+        if previous_life_of is not None:
+            me, name = previous_life_of
+            dead_rule = dead_rule | ((InstanceRow.name == name) & (InstanceRow.id != me))
+        dead_ids = select(InstanceRow.id).where(dead_rule)
+        if self._row_locks:  # another reaper's rows are its to end
+            dead_ids = dead_ids.with_for_update(skip_locked=True)
+        async with self._transaction() as session:
+            # The delete comes first: on SQLite it takes the database's write lock, so a reaper in
+            # another process waits and then finds nothing left to reap.
+            dead = dict(
+                (
+                    await session.execute(
+                        delete(InstanceRow)
+                        .where(InstanceRow.id.in_(dead_ids))
+                        .returning(InstanceRow.id, InstanceRow.heartbeat_at)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            orphans = select(WorkflowRunRow).where(
+                WorkflowRunRow.state.in_(_LIVE_STATES),
+                WorkflowRunRow.instance_id.is_(None)
+                | WorkflowRunRow.instance_id.not_in(select(InstanceRow.id)),
+                func.coalesce(WorkflowRunRow.started_at, WorkflowRunRow.created_at) < silent_since,
+            )
+            runs = list(await session.scalars(orphans))
+            if dead:
+                runs += await session.scalars(
+                    select(WorkflowRunRow).where(
+                        WorkflowRunRow.state.in_(_LIVE_STATES), WorkflowRunRow.instance_id.in_(dead)
+                    )
+                )
+            ended = 0
+            for row in {row.id: row for row in runs}.values():
+                ended += await self._end_lost(session, workflow_run_from_row(row), dead, now)
+            slots = 0
+            if dead:
+                slots = await _rowcount(session, delete(CallSlotRow).where(CallSlotRow.instance_id.in_(dead)))
+            return Reaped(instances=len(dead), runs=ended, slots=slots)
+
+    @staticmethod
+    async def _end_lost(
+        session: AsyncSession, run: WorkflowRun, last_seen: dict[str, datetime], now: datetime
+    ) -> int:
+        """End one run of a dead instance, as of when that instance was last seen alive."""
+        began = run.started_at or run.created_at
+        seen = last_seen.get(run.instance_id or "", now)
+        run.fail(max(began, min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
+        return await _rowcount(
+            session,
+            update(WorkflowRunRow)
+            .where(WorkflowRunRow.id == run.id, WorkflowRunRow.state.in_(_LIVE_STATES))
+            .values(
+                state=str(run.state),
+                ended_at=run.ended_at,
+                duration_seconds=run.duration_seconds,
+                end_reason=run.end_reason,
+                close_code=run.close_code,
+                close_reason=run.close_reason,
+            ),
+        )
 
 
 class SqlApiKeyRepository(_SqlAdapter, ApiKeyRepository):

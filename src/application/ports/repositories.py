@@ -143,3 +143,46 @@ class CallSlots(Protocol):
 
     @abstractmethod
     async def live_count(self, organization_id: int, now: datetime) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    """What one reaping did: dead instances removed, their live runs ended, their slots freed."""
+
+    instances: int = 0
+    runs: int = 0
+    slots: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.instances or self.runs or self.slots)
+
+
+class Instances(Protocol):
+    """The service's instances as rows in the shared database.
+
+    Each instance registers at start and heartbeats; one whose heartbeat is older than the TTL is
+    dead, and any instance may reap it: its live runs end `failed`/`instance_lost` (ended when it
+    was last seen), its slots are freed, its row goes. Reaping is safe to run on every instance at
+    the same moment: each dead instance, and each run, is ended exactly once.
+    """
+
+    @abstractmethod
+    async def register(self, instance_id: str, name: str, now: datetime) -> None:
+        """Insert (or refresh) this instance's row; `name` says where it runs (host:port)."""
+
+    @abstractmethod
+    async def heartbeat(self, instance_id: str, now: datetime) -> bool:
+        """Renew this instance's row; False when it was gone (reaped), in which case it is re-inserted."""
+
+    @abstractmethod
+    async def reap(
+        self, now: datetime, ttl_seconds: float, previous_life_of: tuple[str, str] | None = None
+    ) -> Reaped:
+        """End the instances silent for longer than `ttl_seconds`, and the running runs of no
+        known instance that started longer ago than that. `previous_life_of=(instance_id, name)`
+        also ends, at once, the other instances registered under this `name`: the earlier life
+        of a restarted instance."""
+
+    @abstractmethod
+    async def deregister(self, instance_id: str) -> None:
+        """Remove this instance's row at a clean shutdown (after its calls ended)."""
