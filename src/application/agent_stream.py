@@ -10,19 +10,29 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from application import log_context
+from application.admission import LoopLag
+from application.instance_life import InstanceLife
 from application.live_calls import LiveCallRegistry
 from application.ports.calls import AgentPipeline, AgentSession, CallOutcome, CallSocket
-from application.ports.repositories import CallRoute, CallRoutes, CallSlots, WorkflowRunRepository
+from application.ports.repositories import (
+    CallRoute,
+    CallRoutes,
+    CallSlots,
+    StorageError,
+    WorkflowRunRepository,
+)
 from application.ports.system import CallMetrics, Clock, NoCallMetrics, RunNumbers
 from application.providers import CallOpener, ProviderRegistry
-from application.run_journal import RunJournal
+from application.run_journal import RunJournal, store_end
 from domain.agents import Workflow, month_start, quota_allows
 from domain.close_policy import (
     INTERNAL_ERROR_CLOSE,
     NORMAL_CLOSE,
     CallLimitReachedError,
     Close,
+    DrainingError,
     QuotaExceededError,
+    ServerBusyError,
     ServiceUnavailableError,
     StreamRefusedError,
     TooManyLookupFailuresError,
@@ -78,6 +88,9 @@ class AgentStream:
         clock: Clock,
         run_numbers: RunNumbers,
         policy: StreamPolicy,
+        *,
+        life: InstanceLife,
+        load: LoopLag,
         lookup_guard: LookupFailureWindow | None = None,
         live_calls: LiveCallRegistry | None = None,
         metrics: CallMetrics | None = None,
@@ -91,6 +104,8 @@ class AgentStream:
         self._clock = clock
         self._run_numbers = run_numbers
         self._policy = policy
+        self._life = life
+        self._load = load
         self._guard = lookup_guard
         self._live_calls = live_calls if live_calls is not None else LiveCallRegistry()
         self._metrics = metrics or NoCallMetrics()
@@ -107,7 +122,9 @@ class AgentStream:
         with log_context.bound(provider=request.provider):
             try:
                 if self._live_calls.draining:
-                    raise ServiceUnavailableError(detail="draining for shutdown")
+                    raise DrainingError()
+                if self._load.busy:
+                    raise ServerBusyError(detail=f"event-loop lag {self._load.seconds * 1000:.0f} ms")
                 opener = self._providers.resolve(request.provider)  # 1
                 route = await self._find_route(request, command.client)  # 2
             except StreamRefusedError as refusal:
@@ -139,10 +156,10 @@ class AgentStream:
             _check_quota(route)  # 4
             run = await self._mint(command.request, workflow)  # 5 and 6
         except StreamRefusedError as refusal:
-            await _shielded(self._slots.release(slot))
+            await _shielded(self._release(slot))
             return self._refused(refusal)
         except BaseException:
-            await _shielded(self._slots.release(slot))
+            await _shielded(self._release(slot))
             raise
         try:
             with log_context.bound(run_id=run.name, domain=command.request.domain):
@@ -155,7 +172,13 @@ class AgentStream:
                 )
                 return await self._run_call(command, socket, opener, workflow, run, accepted_at)
         finally:
-            await _shielded(self._slots.release(slot))
+            await _shielded(self._release(slot))
+
+    async def _release(self, slot: str) -> None:
+        try:
+            await self._slots.release(slot)
+        except StorageError:
+            self._life.release_later(slot)  # the next heartbeat retries; the lease keeps counting
 
     async def _find_route(self, request: AgentStreamRequest, client: str) -> CallRoute:
         guard = self._guard
@@ -270,9 +293,10 @@ class AgentStream:
             if run.state is not RunState.FAILED:
                 run.fail(now, EndReason.ERROR, close)
         try:
-            await (journal.save() if journal is not None else self._runs.save(run))
-        except Exception:
-            log.exception("run_save_failed")
+            await (journal.store_end() if journal is not None else store_end(self._runs, run))
+        except StorageError as exc:
+            self._life.store_end_later(run)  # stored by the next heartbeat that reaches the database
+            log.warning("run_end_not_stored", extra={"error": str(exc)[:200]})
         log.info(
             "call_ended",
             extra={

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from typing import Any
 
 from application.ports.calls import ActiveCall
+from domain.workflow_run import EndReason
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,45 @@ class LiveCallRegistry:
         return list(self._calls.values())
 
 
-async def drain(registry: LiveCallRegistry, grace_seconds: float) -> int:
-    """Stop admitting calls, let live ones go on for up to `grace_seconds`, then end the rest
-    through their provider (never by just dropping the socket). Returns how many were hung up."""
+async def drain(
+    registry: LiveCallRegistry,
+    grace_seconds: float,
+    cut_short: asyncio.Event | None = None,
+    hang_up_within: float | None = None,
+) -> int:
+    """Stop admitting calls, let live ones go on for up to `grace_seconds` (or until `cut_short`
+    is set), then end the rest through their provider (never by just dropping the socket).
+    Returns how many were hung up."""
     registry.draining = True
     log.info("drain_started", extra={"live_calls": len(registry), "grace_seconds": grace_seconds})
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(grace_seconds):
-            await registry.wait_empty()
+    waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(registry.wait_empty())]
+    if cut_short is not None:
+        waits.append(asyncio.ensure_future(cut_short.wait()))
+    try:
+        await asyncio.wait(waits, timeout=grace_seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    hung_up = await hang_up_all(registry, within=hang_up_within)
+    log.info("drain_finished", extra={"hung_up": hung_up})
+    return hung_up
+
+
+async def hang_up_all(registry: LiveCallRegistry, within: float | None = None) -> int:
+    """End every live call through its provider, all at once (`drained` on their runs); with
+    `within`, give up waiting after that many seconds. Returns how many calls were asked."""
+    registry.draining = True
     remaining = registry.calls()
-    results = await asyncio.gather(*(call.hang_up() for call in remaining), return_exceptions=True)
+    hang_ups = asyncio.gather(
+        *(call.hang_up(EndReason.DRAINED) for call in remaining), return_exceptions=True
+    )
+    try:
+        async with asyncio.timeout(within):
+            results = await hang_ups
+    except TimeoutError:
+        log.error("hang_up_all_timed_out", extra={"calls": len(remaining), "seconds": within})
+        return len(remaining)
     for result in results:
         if isinstance(result, BaseException):
             log.error("drain_hangup_failed", exc_info=result)
-    log.info("drain_finished", extra={"hung_up": len(remaining)})
     return len(remaining)

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from application.ports.calls import CallJournal
-from application.ports.repositories import WorkflowRunRepository
+from application.ports.repositories import StorageError, WorkflowRunRepository
 from domain.workflow_run import WorkflowRun
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ class RunJournal(CallJournal):
         async with self._lock:
             await self._runs.save(self._run)
 
+    async def store_end(self) -> None:
+        """Store the ended run (`store_end`), in turn with the journal's other stores."""
+        async with self._lock:
+            await store_end(self._runs, self._run)
+
     def save_in_background(self) -> None:
         """Store the run without waiting for the store (a commit can take tens of milliseconds);
         every later store of this journal waits its turn behind it. A failure is logged."""
@@ -46,3 +51,13 @@ class RunJournal(CallJournal):
             await self.save()
         except Exception:
             log.exception("run_save_failed")
+
+
+async def store_end(runs: WorkflowRunRepository, run: WorkflowRun) -> None:
+    """Store the whole run; when that fails for what it holds (a value the store refuses), store
+    at least how it ended. Raises `StorageError` when even that fails (the database is down)."""
+    try:
+        await runs.save(run)
+    except StorageError as exc:
+        await runs.save_end(run)
+        log.warning("run_extras_not_stored", extra={"error": str(exc)[:200]})

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from application.management import (
 )
 from application.ports.repositories import DuplicateError
 from domain.agents import InvalidDefinitionError
-from entrypoints.settings import Settings, SettingsError
+from entrypoints.settings import Settings, SettingsError, instance_name
 
 T = TypeVar("T")
 
@@ -73,12 +74,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from entrypoints.ioc import make_container
     from entrypoints.logging import configure_logging
     from entrypoints.web.app import create_app
-    from entrypoints.web.server import serve
+    from entrypoints.web.server import draining_server
 
     configure_logging(settings.log_format)
     _prepare_database(settings)
+    settings = replace(settings, instance_name=instance_name(args.port))
     container = make_container(settings)
-    serve(create_app(settings, container), container, args.host, args.port, settings.drain_timeout)
+    app = create_app(settings, container)
+    draining_server(app, container, args.host, args.port, settings.drain_timeout).run()
     return 0
 
 

@@ -59,7 +59,7 @@ from application.ports.repositories import (
 from application.stream_url import bridge_cxml, stream_url
 from domain.api_keys import hash_api_key, new_api_key
 from domain.telephony import Provider, normalize_cloudonix_domain
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, instance_name
 
 DEMO_ORGANIZATION: Final = "Demo"
 DEMO_AGENT: Final = "Line test"
@@ -252,14 +252,12 @@ def _announce_when_started(server: Any, text: str, out: TextIO) -> None:
 def run_demo(
     settings: Settings, port: int = 8000, environ: Mapping[str, str] | None = None, out: TextIO | None = None
 ) -> int:
-    import uvicorn
-
     from adapters.sql.database import upgrade
     from entrypoints.ioc import make_container
     from entrypoints.logging import configure_logging
     from entrypoints.standins.cloudonix import CloudonixStandIn
     from entrypoints.web.app import create_app
-    from entrypoints.web.server import uvicorn_config
+    from entrypoints.web.server import draining_server
 
     env = os.environ if environ is None else environ
     out = out or sys.stdout
@@ -280,15 +278,17 @@ def run_demo(
             save_state(state_file, replace(demo.state, secret_key=secret_key if keep_key else None))
             standin.add_domain(DEMO_DOMAIN, demo.state.cloudonix_token)
 
-            app = create_app(settings, make_container(settings))
-            server = uvicorn.Server(
-                uvicorn_config(app, graceful_shutdown_seconds=int(settings.drain_timeout) + 5)
+            settings = replace(settings, instance_name=instance_name(port))
+            container = make_container(settings)
+            server = draining_server(
+                create_app(settings, container), container, HOST, port, settings.drain_timeout
             )
             text = banner(settings, demo, port, standin.url, state_file, secret_note)
             threading.Thread(
                 target=_announce_when_started, args=(server, text, out), name="demo-banner", daemon=True
             ).start()
-            # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal it captured
+            # Ctrl-C drains as `serve` does (a second one hangs live calls up now); uvicorn then
+            # re-raises the signal it captured
             with contextlib.suppress(KeyboardInterrupt):
                 server.run(sockets=[sock])
             out.write("demo stopped\n")

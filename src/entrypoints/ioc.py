@@ -25,6 +25,7 @@ from adapters.sql.repositories import (
     SqlApiKeyRepository,
     SqlCallRoutes,
     SqlCallSlots,
+    SqlInstances,
     SqlOrganizationRepository,
     SqlTelephonyConfigRepository,
     SqlWorkflowRepository,
@@ -37,9 +38,11 @@ from adapters.system.crypto import (
     load_or_create_key_file,
     new_secret_key,
 )
+from application.admission import LoopLag
 from application.agent_stream import AgentStream, PipelineRegistry, StreamPolicy
 from application.authentication import Authenticate, Caller
 from application.cloudonix_handshake import CloudonixHandshake
+from application.instance_life import InstanceIdentity, InstanceLife
 from application.live_calls import LiveCallRegistry
 from application.management import (
     AddCloudonixConfiguration,
@@ -59,6 +62,7 @@ from application.ports.credentials import CredentialCipher
 from application.ports.repositories import (
     CallRoutes,
     CallSlots,
+    Instances,
     OrganizationRepository,
     TelephonyConfigRepository,
     WorkflowRepository,
@@ -161,8 +165,22 @@ class InfraProvider(Provider):
         )
 
     @provide
-    def provide_metrics(self, live_calls: LiveCallRegistry) -> PrometheusMetrics:
-        return PrometheusMetrics(live_calls)
+    def provide_metrics(self, live_calls: LiveCallRegistry, lag: LoopLag) -> PrometheusMetrics:
+        return PrometheusMetrics(live_calls, lag)
+
+    @provide
+    def provide_loop_lag(self, settings: Settings) -> LoopLag:
+        return LoopLag(busy_above_seconds=settings.busy_lag_ms / 1000)
+
+    @provide
+    def provide_instance_identity(self, settings: Settings) -> InstanceIdentity:
+        return InstanceIdentity(
+            instance_id=settings.instance_id,
+            name=settings.instance_name or settings.instance_id,
+            ttl_seconds=settings.instance_ttl,
+        )
+
+    instance_life = provide(InstanceLife)
 
     @provide
     def provide_call_metrics(self, metrics: PrometheusMetrics) -> CallMetrics:
@@ -227,6 +245,7 @@ class SqlAdaptersProvider(Provider):
     runs = provide(SqlWorkflowRunRepository, provides=WorkflowRunRepository)
     routes = provide(SqlCallRoutes, provides=CallRoutes)
     slots = provide(SqlCallSlots, provides=CallSlots)
+    instances = provide(SqlInstances, provides=Instances)
     api_keys = provide(SqlApiKeyRepository, provides=ApiKeyRepository)
 
     @provide
@@ -272,6 +291,10 @@ class MemoryAdaptersProvider(Provider):
         return store.slots
 
     @provide
+    def provide_instances(self, store: InMemoryStore) -> Instances:
+        return store.instances
+
+    @provide
     def provide_api_keys(self, store: InMemoryStore) -> ApiKeyRepository:
         return store.api_keys
 
@@ -297,6 +320,8 @@ class UseCasesProvider(Provider):
         guard: LookupFailureWindow,
         live_calls: LiveCallRegistry,
         metrics: CallMetrics,
+        life: InstanceLife,
+        load: LoopLag,
     ) -> AgentStream:
         return AgentStream(
             routes,
@@ -307,6 +332,8 @@ class UseCasesProvider(Provider):
             clock,
             run_numbers,
             policy,
+            life=life,
+            load=load,
             lookup_guard=guard,
             live_calls=live_calls,
             metrics=metrics,

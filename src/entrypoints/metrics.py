@@ -6,19 +6,15 @@ Event-loop lag is sampled, not CPU: CPU% does not show an asyncio server's satur
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from application.admission import LoopLag
 from application.live_calls import LiveCallRegistry
 from application.ports.system import CallMetrics
 
-LAG_SAMPLE_SECONDS = 0.5
-
 
 class PrometheusMetrics(CallMetrics):
-    def __init__(self, live_calls: LiveCallRegistry) -> None:
+    def __init__(self, live_calls: LiveCallRegistry, lag: LoopLag) -> None:
         self.registry = CollectorRegistry()
         live = Gauge("agent_stream_live_calls", "Calls live on this instance", registry=self.registry)
         live.set_function(lambda: len(live_calls))
@@ -49,11 +45,12 @@ class PrometheusMetrics(CallMetrics):
             ["kind"],
             registry=self.registry,
         )
-        self.loop_lag = Gauge(
+        loop_lag = Gauge(
             "agent_stream_event_loop_lag_seconds",
-            "How late the event loop woke a timer, at the last sample",
+            "Event-loop lag, smoothed (new calls are refused above AGENT_STREAM_BUSY_LAG_MS)",
             registry=self.registry,
         )
+        loop_lag.set_function(lambda: lag.seconds)
 
     def handshake_done(self, seconds: float) -> None:
         self.handshake.observe(seconds)
@@ -70,10 +67,3 @@ class PrometheusMetrics(CallMetrics):
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-    async def sample_loop_lag(self) -> None:
-        """Forever: sleep a fixed time and record how much later than asked the loop woke us."""
-        while True:
-            asked = time.perf_counter()
-            await asyncio.sleep(LAG_SAMPLE_SECONDS)
-            self.loop_lag.set(max(0.0, time.perf_counter() - asked - LAG_SAMPLE_SECONDS))

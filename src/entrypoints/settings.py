@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class Settings:
     busy_lag_ms: float = 150.0
     db_timeout: float = 5.0
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    instance_name: str = ""  # where this instance runs (host:port), set by `serve` and `demo`
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -137,3 +139,9 @@ class Settings:
     @property
     def embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def instance_name(port: int) -> str:
+    """Where an instance runs (`Settings.instance_name`): a restart under the same name reaps its
+    previous life at once instead of after the TTL."""
+    return f"{socket.gethostname()}:{port}"

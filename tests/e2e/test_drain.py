@@ -58,7 +58,7 @@ async def test_sigterm_drains_then_hangs_up_through_cloudonix(
                 await asyncio.sleep(0.3)
                 assert (await http.get(f"{base}/ready")).status_code == 503
                 late = await call(here.stream_url(), CONNECTED, start_event("S-late"))
-                assert (late.code, late.reason) == (1011, "Service unavailable")
+                assert (late.code, late.reason) == (1013, "Server shutting down")
                 assert await caller.closed(timeout=20) == (1000, "")
                 assert time.monotonic() - signalled >= DRAIN_SECONDS
         assert server.wait(timeout=30) == 0
@@ -71,7 +71,7 @@ async def test_sigterm_drains_then_hangs_up_through_cloudonix(
     [drained] = [run for run in runs if run.logs.get("stream", {}).get("session") == "S-drain"]
     assert (drained.state, drained.end_reason, drained.close_code) == (
         RunState.COMPLETED,
-        "agent_hangup",
+        "drained",
         1000,
     )
     assert len(runs) == 1  # the late call was refused before a run was minted

@@ -122,7 +122,8 @@ class TwilioFramedCall(ActiveCall):
             if self.ended_by is not None:
                 return
             self.ended_by = str(reason)
-            await self._pacer.drain(timeout=self._drain_seconds)
+            if reason != EndReason.DRAINED:  # a shutdown's hang-up comes after its grace, at once
+                await self._pacer.drain(timeout=self._drain_seconds)
             try:
                 await self._control.hang_up(self._ref)
             except CallControlError:

@@ -223,6 +223,19 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id] = self._stored(run, run_id)
 
+    async def save_end(self, run: WorkflowRun) -> None:
+        run_id = _require_id(run.id, "run")
+        stored = self._runs.get(run_id)
+        if stored is None:
+            raise StorageError(f"no run with id {run_id}")
+        stored.state = run.state
+        stored.started_at = _utc_or_none(run.started_at)
+        stored.ended_at = _utc_or_none(run.ended_at)
+        stored.duration_seconds = run.duration_seconds
+        stored.end_reason = run.end_reason
+        stored.close_code = run.close_code
+        stored.close_reason = run.close_reason
+
     async def save_gathered_context(self, run: WorkflowRun) -> None:
         run_id = _require_id(run.id, "run")
         if run_id not in self._runs:

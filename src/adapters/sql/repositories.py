@@ -193,6 +193,19 @@ def workflow_run_from_row(row: WorkflowRunRow) -> WorkflowRun:
     )
 
 
+def _end_values(run: WorkflowRun) -> dict[str, Any]:
+    """The columns that say how a run ended."""
+    return {
+        "state": str(run.state),
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "duration_seconds": run.duration_seconds,
+        "end_reason": run.end_reason,
+        "close_code": run.close_code,
+        "close_reason": run.close_reason,
+    }
+
+
 # Sessions and errors ----------------------------------------------------------------------------
 
 
@@ -390,6 +403,15 @@ class SqlWorkflowRunRepository(_SqlAdapter, WorkflowRunRepository):
             updated = await _rowcount(
                 session,
                 update(WorkflowRunRow).where(WorkflowRunRow.id == run_id).values(workflow_run_values(run)),
+            )
+            if updated == 0:
+                raise StorageError(f"no run with id {run_id}")
+
+    async def save_end(self, run: WorkflowRun) -> None:
+        run_id = _require_id(run.id, "run")
+        async with self._transaction() as session:
+            updated = await _rowcount(
+                session, update(WorkflowRunRow).where(WorkflowRunRow.id == run_id).values(_end_values(run))
             )
             if updated == 0:
                 raise StorageError(f"no run with id {run_id}")
@@ -636,14 +658,7 @@ class SqlInstances(_SqlAdapter, Instances):
             session,
             update(WorkflowRunRow)
             .where(WorkflowRunRow.id == run.id, WorkflowRunRow.state.in_(_LIVE_STATES))
-            .values(
-                state=str(run.state),
-                ended_at=run.ended_at,
-                duration_seconds=run.duration_seconds,
-                end_reason=run.end_reason,
-                close_code=run.close_code,
-                close_reason=run.close_reason,
-            ),
+            .values(_end_values(run)),
         )
 
 

@@ -86,6 +86,11 @@ class WorkflowRunRepository(Protocol):
         """Store the run's current state (matched by `id`)."""
 
     @abstractmethod
+    async def save_end(self, run: WorkflowRun) -> None:
+        """Store only how the run ended (state, times, end reason, close): what must be stored
+        even when the rest of the run (caller-supplied context, transcript) cannot be."""
+
+    @abstractmethod
     async def save_gathered_context(self, run: WorkflowRun) -> None:
         """Store only the run's `gathered_context` (what an agent journals during the call)."""
 

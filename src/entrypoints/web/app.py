@@ -13,10 +13,10 @@ from dishka import AsyncContainer
 from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
 
+from application.admission import LoopLag
 from application.agent_stream import PipelineRegistry
-from application.ports.repositories import CallSlots, TelephonyConfigRepository
-from application.ports.system import Clock
-from entrypoints.metrics import PrometheusMetrics
+from application.instance_life import InstanceLife
+from application.ports.repositories import TelephonyConfigRepository
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.web.api import API_ROUTES, EXCEPTION_HANDLERS, OPENAPI_PLUGINS, openapi_config
 from entrypoints.web.api.routing import complete_allow_header
@@ -24,19 +24,6 @@ from entrypoints.web.health import health, metrics, ready
 from entrypoints.web.stream import agent_stream, agent_stream_with_provider
 
 log = structlog.get_logger(__name__)
-
-
-async def _heartbeat(container: AsyncContainer, settings: Settings) -> None:
-    """Renew this instance's slot leases so they outlive calls, but not a crashed instance."""
-    slots = await container.get(CallSlots)
-    clock = await container.get(Clock)
-    interval = max(settings.instance_ttl / 3, 0.5)
-    while True:
-        try:
-            await slots.heartbeat(settings.instance_id, clock.now(), settings.instance_ttl)
-        except Exception:
-            log.exception("heartbeat_failed")
-        await asyncio.sleep(interval)
 
 
 def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
@@ -55,8 +42,10 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
         # audio the caller's side holds.
         gc.collect()
         gc.freeze()
-        beat = asyncio.create_task(_heartbeat(container, settings), name="slot-heartbeat")
-        lag = asyncio.create_task((await container.get(PrometheusMetrics)).sample_loop_lag(), name="loop-lag")
+        life = await container.get(InstanceLife)
+        await life.beat()  # registers, and reaps this instance's previous life, before serving
+        beat = asyncio.create_task(life.run(), name="instance-heartbeat")
+        lag = asyncio.create_task((await container.get(LoopLag)).sample_forever(), name="loop-lag")
         log.info("service_started", instance_id=settings.instance_id)
         try:
             yield
@@ -65,6 +54,7 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await life.end()
             await container.close()
 
     app = Litestar(

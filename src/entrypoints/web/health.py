@@ -6,6 +6,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import get
 from litestar.response import Response
 
+from application.admission import LoopLag
 from application.live_calls import LiveCallRegistry
 from application.ports.system import Readiness
 from entrypoints.metrics import PrometheusMetrics
@@ -19,10 +20,11 @@ def health() -> dict[str, str]:
 @get("/ready")
 @inject
 async def ready(
-    readiness: FromDishka[Readiness], live_calls: FromDishka[LiveCallRegistry]
+    readiness: FromDishka[Readiness], live_calls: FromDishka[LiveCallRegistry], lag: FromDishka[LoopLag]
 ) -> Response[dict[str, str]]:
-    """200 while the database answers and the instance admits calls (503 while it drains)."""
-    if not live_calls.draining and await readiness.ready():
+    """200 while the database answers and the instance admits calls (503 while it drains or is
+    saturated, so a load balancer sends calls elsewhere)."""
+    if not live_calls.draining and not lag.busy and await readiness.ready():
         return Response({"status": "ready"})
     return Response({"status": "unavailable"}, status_code=503)
 

@@ -15,8 +15,10 @@ from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.system.clock import FixedClock, SequentialRunNumbers
+from application.admission import LoopLag
 from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, StreamPolicy
 from application.cloudonix_handshake import CloudonixHandshake
+from application.instance_life import InstanceIdentity, InstanceLife
 from application.live_calls import LiveCallRegistry
 from application.providers import ProviderRegistry
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
@@ -61,6 +63,14 @@ class World:
     handshake_timeout: float = 1.0
     pipelines: dict[str, Any] = field(default_factory=dict)
     live_calls: LiveCallRegistry = field(default_factory=LiveCallRegistry)
+    load: LoopLag = field(default_factory=lambda: LoopLag(busy_above_seconds=0.15))
+    life: InstanceLife | None = None
+
+    def __post_init__(self) -> None:
+        identity = InstanceIdentity("test-instance", "test-host:8000", ttl_seconds=30)
+        self.life = InstanceLife(
+            identity, self.store.instances, self.store.slots, self.store.runs, self.clock
+        )
 
     def use_case(self) -> AgentStream:
         handshake = CloudonixHandshake(
@@ -75,6 +85,8 @@ class World:
             self.clock,
             SequentialRunNumbers(42),
             StreamPolicy(instance_id="test-instance"),
+            life=self.life,
+            load=self.load,
             lookup_guard=self.guard,
             live_calls=self.live_calls,
             monotonic=lambda: self.clock.now().timestamp(),

@@ -29,7 +29,7 @@ async def test_calls_that_end_within_the_grace_are_left_alone():
     assert registry.draining
     assert hung_up == 1
     assert short.operations == []
-    assert long.operations == ["hang_up:agent_hangup"]
+    assert long.operations == ["hang_up:drained"]
 
 
 async def test_drain_returns_at_once_when_no_call_is_live():
@@ -42,5 +42,13 @@ async def test_drain_returns_at_once_when_no_call_is_live():
 async def test_a_draining_instance_admits_no_new_call(world: World):
     world.live_calls.draining = True
     close = await world.stream(world.url(), socket_with(CONNECTED, start_message(), STOP))
-    assert close == Close(1011, "Service unavailable")
+    assert close == Close(1013, "Server shutting down")
+    assert await world.runs() == []
+
+
+async def test_a_saturated_instance_refuses_new_calls_try_again_later(world: World):
+    world.load.record(1.0)  # a second of event-loop lag
+    assert world.load.busy
+    close = await world.stream(world.url(), socket_with(CONNECTED, start_message(), STOP))
+    assert close == Close(1013, "Server busy")
     assert await world.runs() == []

@@ -1,0 +1,131 @@
+"""This instance's life in the shared database, and the stores its calls could not make.
+
+An instance registers at start (and at once reaps its own previous life: an instance restarted
+under the same name after a crash), then beats every third of the TTL: it renews its row and its
+call slots' leases, retries the stores a call could not make while the database failed (a slot's
+release, a run's end), and reaps the instances that stopped beating. Every instance reaps, so
+the runs of a crashed one end `failed`/`instance_lost` as long as any instance lives, and a
+restarted one cleans up after itself. A database that is down is not fatal: each beat tries
+again, and the log says so once per kind of failure, not once per beat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from application.failure_log import FailureLog
+from application.ports.repositories import CallSlots, Instances, StorageError, WorkflowRunRepository
+from application.ports.system import Clock
+from application.run_journal import store_end
+from domain.workflow_run import WorkflowRun
+
+log = logging.getLogger(__name__)
+
+MIN_BEAT_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceIdentity:
+    instance_id: str  # this life of the process (new at every start)
+    name: str  # where it runs (host:port): a restart under the same name reaps the previous life
+    ttl_seconds: float
+
+    @property
+    def beat_seconds(self) -> float:
+        return max(self.ttl_seconds / 3, MIN_BEAT_SECONDS)
+
+
+class InstanceLife:
+    def __init__(
+        self,
+        identity: InstanceIdentity,
+        instances: Instances,
+        slots: CallSlots,
+        runs: WorkflowRunRepository,
+        clock: Clock,
+    ) -> None:
+        self.identity = identity
+        self._instances = instances
+        self._slots = slots
+        self._runs = runs
+        self._clock = clock
+        self._registered = False
+        self._releases: set[str] = set()
+        self._ends: dict[int, WorkflowRun] = {}
+        self._failures = FailureLog(log, "heartbeat_failed", "heartbeat_recovered")
+
+    # what calls hand over when the database failed them ----------------------------------------
+
+    def release_later(self, slot_id: str) -> None:
+        """A slot whose release failed: released at the next beat (until then it is renewed with
+        the others, so it keeps counting; after a crash the reaper frees it)."""
+        self._releases.add(slot_id)
+
+    def store_end_later(self, run: WorkflowRun) -> None:
+        """A run whose end could not be stored: stored at the next beat that reaches the database."""
+        if run.id is not None:
+            self._ends[run.id] = run
+
+    def pending(self) -> int:
+        return len(self._releases) + len(self._ends)
+
+    # the beat ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Beat forever (cancel to stop)."""
+        while True:
+            await self.beat()
+            await asyncio.sleep(self.identity.beat_seconds)
+
+    async def beat(self) -> None:
+        """One beat; a database failure is logged (once per kind) and retried at the next."""
+        identity, now = self.identity, self._clock.now()
+        try:
+            if not self._registered:
+                await self._instances.register(identity.instance_id, identity.name, now)
+                self._registered = True
+                log.info("instance_registered", extra={"instance_id": identity.instance_id})
+                await self._reap(previous_life=True)
+            elif not await self._instances.heartbeat(identity.instance_id, now):
+                # Another instance found this one silent for longer than the TTL (the database was
+                # out of reach) and ended its runs; the calls still live here will store their end.
+                log.warning("instance_was_reaped", extra={"instance_id": identity.instance_id})
+            await self._slots.heartbeat(identity.instance_id, now, identity.ttl_seconds)
+            await self._retry_pending()
+            await self._reap(previous_life=False)
+        except StorageError as exc:
+            self._failures.failed(exc)
+        else:
+            self._failures.succeeded()
+
+    async def _retry_pending(self) -> None:
+        for slot_id in list(self._releases):
+            await self._slots.release(slot_id)
+            self._releases.discard(slot_id)
+        for run_id, run in list(self._ends.items()):
+            await store_end(self._runs, run)
+            del self._ends[run_id]
+            log.info("run_end_stored_late", extra={"run_id": run.name, "state": str(run.state)})
+
+    async def _reap(self, previous_life: bool) -> None:
+        identity = self.identity
+        reaped = await self._instances.reap(
+            self._clock.now(),
+            identity.ttl_seconds,
+            previous_life_of=(identity.instance_id, identity.name) if previous_life else None,
+        )
+        if reaped:
+            log.warning(
+                "instances_reaped",
+                extra={"instances": reaped.instances, "runs": reaped.runs, "slots": reaped.slots},
+            )
+
+    async def end(self) -> None:
+        """At a clean shutdown, once the calls have ended: last retries, then the row goes."""
+        try:
+            await self._retry_pending()
+            await self._instances.deregister(self.identity.instance_id)
+        except StorageError as exc:
+            log.warning("instance_end_failed", extra={"error": str(exc)[:200], "pending": self.pending()})
