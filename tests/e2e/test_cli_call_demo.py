@@ -358,3 +358,22 @@ def test_a_second_demo_reuses_the_agent_and_shows_a_new_key(tmp_path: Path) -> N
         assert second.api_key != first.api_key
     finally:
         assert stop_demo(second) == 0
+
+
+def test_the_demo_drains_like_serve_and_a_second_signal_hangs_up_at_once(tmp_path: Path) -> None:
+    own = start_demo(tmp_path, free_port())  # its own: this test stops it mid-call
+    try:
+        call = start_call(own.cwd, own.call_url, "--seconds", "60")
+        time.sleep(3.0)  # the greeting is playing
+        own.proc.send_signal(signal.SIGTERM)  # the drain: the call may go on (30 s by default)
+        time.sleep(1.0)
+        assert call.poll() is None, "the drain ended the call before its grace"
+        own.proc.send_signal(signal.SIGTERM)  # a second signal: hang up through Cloudonix now
+        status, out = finish(call)
+        assert status == 0, out
+        assert "closed by the agent: code 1000" in out, out
+        own.proc.wait(timeout=30)
+    finally:
+        stop_demo(own)
+    run = runs_by_session(own)[session_of(out)]
+    assert (run["state"], run["end_reason"], run["close_code"]) == ("completed", "drained", 1000)
