@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from application.run_journal import store_end
 from domain.close_policy import NORMAL_CLOSE
 from domain.workflow_run import RunState, WorkflowRun
 from tests.contract.conftest import Backend
@@ -144,3 +145,16 @@ async def test_reapers_at_the_same_moment_end_each_run_exactly_once(backend: Bac
     assert sum(result.instances for result in results) == len(dead)
     assert sum(result.runs for result in results) == len(runs)  # none ended twice, none missed
     assert [(await _stored(backend, run)).end_reason for run in runs] == ["instance_lost"] * len(runs)
+
+
+async def test_a_run_s_end_is_stored_even_when_its_extras_cannot_be(backend: Backend) -> None:
+    run = await _live_run(backend, _id("instance"))
+    run.initial_context["custom"] = "nul \u0000 and a lone surrogate \ud800"  # PostgreSQL refuses both
+    run.gathered_context["transcript"] = [{"role": "caller", "text": "\u0000"}]
+    run.complete(T0 + timedelta(seconds=12), "caller_hangup", NORMAL_CLOSE)
+
+    await store_end(backend.runs, run)
+
+    stored = await _stored(backend, run)
+    assert (stored.state, stored.end_reason, stored.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
+    assert stored.duration_seconds == 12.0
