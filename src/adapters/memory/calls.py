@@ -16,6 +16,7 @@ from application.ports.calls import (
     CallControlError,
     CallJournal,
     CallSocket,
+    HangupReport,
     InboundEvent,
     ProviderCallRef,
     ProviderSessions,
@@ -83,10 +84,11 @@ class InMemoryProviderSessions(ProviderSessions):
         self.validated.append((call.domain, call.session))
         return (call.domain, call.session, call.bearer_token.reveal()) in self.valid_sessions
 
-    async def hang_up(self, call: ProviderCallRef) -> None:
+    async def hang_up(self, call: ProviderCallRef) -> HangupReport:
         if self.fail_hang_up:
-            raise CallControlError("hang-up failed")
+            raise CallControlError("hang-up failed", HangupReport(hung_up=False, attempts=1, last_status=500))
         self.hung_up.append((call.domain, call.session))
+        return HangupReport(hung_up=True, attempts=1, last_status=204)
 
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
         self.transfers.append((call.domain, call.session, destination))
