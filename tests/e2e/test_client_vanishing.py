@@ -1,0 +1,185 @@
+"""The caller's TCP connection reset (no closing handshake, no FIN: an RST) at every step of a call.
+
+Whatever step it vanishes at, its run (when one was minted) is terminal within 2 s, the
+organisation's only slot is free for the next call, and nothing is logged as a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import struct
+import time
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from domain.workflow_run import RunState, WorkflowRun
+from tests.caller import CONNECTED, call, start_event, stop_event
+from tests.e2e.conftest import Tenant, TenantFactory
+from tests.media_caller import MediaCaller
+from tests.standins.cloudonix import CloudonixStandIn
+
+ENDED_WITHIN = 2.0  # seconds from the reset to a terminal run (the issue's bound)
+LINETEST = {"engine": "linetest", "max_call_seconds": 60}
+
+
+@pytest.fixture
+async def line(tenants: TenantFactory, cloudonix: CloudonixStandIn) -> Tenant:
+    created = await tenants.create(max_concurrent_calls=1, definition=LINETEST)
+    cloudonix.add_domain(created.domain, created.token, sessions={"S-gone", "S-next"})
+    return created
+
+
+def reset(ws: ClientConnection) -> float:
+    """Drop the connection the way a crashed phone or a NAT timeout does: `SO_LINGER` 0, then
+    close, so the kernel sends an RST instead of a FIN. Returns when it happened."""
+    sock = ws.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    ws.transport.abort()
+    return time.monotonic()
+
+
+async def terminal_run(tenant: Tenant, since: float, within: float = ENDED_WITHIN) -> WorkflowRun:
+    """The tenant's only run once terminal; fails when it is not terminal `within` s of `since`."""
+    while True:
+        runs = await tenant.all_runs()
+        if len(runs) == 1 and runs[0].state.terminal:
+            return runs[0]
+        if time.monotonic() - since > within:
+            raise AssertionError(f"no terminal run {within} s after the reset: {runs}")
+        await asyncio.sleep(0.02)
+
+
+async def assert_slot_free(tenant: Tenant) -> None:
+    """With `max_concurrent_calls=1`, a next call is admitted and runs to its end."""
+    result = await call(tenant.stream_url(), CONNECTED, start_event("S-next"), stop_event())
+    assert (result.code, result.reason) == (1000, "")
+
+
+def assert_no_crash_logged(logs: io.StringIO) -> None:
+    text = logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert "Traceback" not in text, text[-3000:]
+    crashes = [line for line in lines if line["event"] in ("call_crashed", "stream_crashed")]
+    assert crashes == []
+    assert [line for line in lines if line.get("close_code") == 1011] == []
+    assert [line for line in lines if line.get("level") in ("error", "critical")] == []
+
+
+async def test_reset_right_after_the_upgrade(line: Tenant, captured_logs: io.StringIO):
+    ws = await connect(line.stream_url(), compression=None)
+    await asyncio.sleep(0.2)  # the run is minted on accept, then waits for `connected`
+    gone = reset(ws)
+    run = await terminal_run(line, gone)
+    assert (run.state, run.close_code, run.close_reason) == (
+        RunState.FAILED,
+        4400,
+        "Stream closed during handshake",
+    )
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
+
+
+async def test_reset_after_connected(line: Tenant, captured_logs: io.StringIO):
+    ws = await connect(line.stream_url(), compression=None)
+    await ws.send(json.dumps(CONNECTED))
+    await asyncio.sleep(0.2)
+    gone = reset(ws)
+    run = await terminal_run(line, gone)
+    assert (run.state, run.close_code, run.close_reason) == (
+        RunState.FAILED,
+        4400,
+        "Stream closed during handshake",
+    )
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
+
+
+async def test_reset_while_the_session_is_being_validated(
+    line: Tenant, cloudonix: CloudonixStandIn, captured_logs: io.StringIO
+):
+    cloudonix.slow("validate", 0.4, times=1)  # answered 200, within the provider timeout of 0.5 s
+    ws = await connect(line.stream_url(), compression=None)
+    await ws.send(json.dumps(CONNECTED))
+    await ws.send(json.dumps(start_event("S-gone")))
+    for _ in range(200):  # reset once the validation is in flight
+        if cloudonix.requests_for("validate"):
+            break
+        await asyncio.sleep(0.005)
+    gone = reset(ws)
+    run = await terminal_run(line, gone)
+    # the session was valid: the call opened on a socket already gone, and ended as the caller's
+    assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
+
+
+async def test_reset_mid_call_while_the_greeting_plays(line: Tenant, captured_logs: io.StringIO):
+    ws = await connect(line.stream_url(), compression=None)
+    caller = MediaCaller(ws, stream_sid="MZ-e2e")
+    await caller.handshake("S-gone")
+    for _ in range(300):  # the greeting is playing once its first frames arrived
+        if len(caller.received.media) >= 5:
+            break
+        await asyncio.sleep(0.01)
+    assert caller.received.media, "the greeting never started"
+    gone = reset(ws)
+    run = await terminal_run(line, gone)
+    assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
+    assert run.logs["media"]["frames_out"] >= 5
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
+
+
+async def test_reset_mid_call_while_the_caller_streams_audio(line: Tenant, captured_logs: io.StringIO):
+    ws = await connect(line.stream_url(), compression=None)
+    caller = MediaCaller(ws, stream_sid="MZ-e2e")
+    await caller.handshake("S-gone")
+    await caller.silence(0.5)
+    gone = reset(ws)
+    run = await terminal_run(line, gone)
+    assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
+
+
+async def test_reset_while_the_agent_hangs_up(
+    line: Tenant, cloudonix: CloudonixStandIn, captured_logs: io.StringIO
+):
+    """`#` asks the agent to hang up: it lets the greeting play out (up to 5 s) before it tells
+    Cloudonix. The caller vanishing meanwhile cuts that wait short; the hang-up still goes out."""
+    ws = await connect(line.stream_url(), compression=None)
+    caller = MediaCaller(ws, stream_sid="MZ-e2e")
+    await caller.handshake("S-gone")
+    await caller.silence(0.2)
+    await caller.dtmf("#")
+    await asyncio.sleep(0.3)
+    assert cloudonix.hangups == []  # still playing the greeting out
+    gone = reset(ws)
+    run = await terminal_run(line, gone)
+    assert (run.state, run.end_reason) == (RunState.COMPLETED, "agent_hangup")
+    assert cloudonix.hangups == [(f"{line.domain}.cloudonix.net", "S-gone")]
+    assert run.logs["provider_hangup"] == {"hung_up": True, "attempts": 1, "last_status": 204, "error": None}
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
+
+
+@pytest.mark.parametrize("after", [0.0, 0.005, 0.02, 0.05, 0.1, 0.15, 0.3, 0.6])
+async def test_reset_at_any_moment_of_the_handshake_and_greeting(
+    line: Tenant, cloudonix: CloudonixStandIn, captured_logs: io.StringIO, after: float
+):
+    """Everything sent at once, then reset `after` s later: wherever that lands (reading the
+    handshake, looking up the configuration, validating for 0.1 s, greeting), the run ends."""
+    cloudonix.slow("validate", 0.1, times=1)
+    ws = await connect(line.stream_url(), compression=None)
+    await ws.send(json.dumps(CONNECTED))
+    await ws.send(json.dumps(start_event("S-gone")))
+    await asyncio.sleep(after)
+    gone = reset(ws)
+    run = await terminal_run(line, gone)
+    assert run.close_code in (1000, 4400), run
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
