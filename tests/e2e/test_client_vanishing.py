@@ -16,9 +16,10 @@ import time
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from domain.workflow_run import RunState, WorkflowRun
-from tests.caller import CONNECTED, call, start_event, stop_event
+from domain.workflow_run import RunState
+from tests.caller import CONNECTED, start_event
 from tests.e2e.conftest import Tenant, TenantFactory
+from tests.e2e.faults import NEXT_SESSION, assert_no_crash_logged, assert_slot_free, terminal_run
 from tests.media_caller import MediaCaller
 from tests.standins.cloudonix import CloudonixStandIn
 
@@ -29,7 +30,7 @@ LINETEST = {"engine": "linetest", "max_call_seconds": 60}
 @pytest.fixture
 async def line(tenants: TenantFactory, cloudonix: CloudonixStandIn) -> Tenant:
     created = await tenants.create(max_concurrent_calls=1, definition=LINETEST)
-    cloudonix.add_domain(created.domain, created.token, sessions={"S-gone", "S-next"})
+    cloudonix.add_domain(created.domain, created.token, sessions={"S-gone", NEXT_SESSION})
     return created
 
 
@@ -42,38 +43,11 @@ def reset(ws: ClientConnection) -> float:
     return time.monotonic()
 
 
-async def terminal_run(tenant: Tenant, since: float, within: float = ENDED_WITHIN) -> WorkflowRun:
-    """The tenant's only run once terminal; fails when it is not terminal `within` s of `since`."""
-    while True:
-        runs = await tenant.all_runs()
-        if len(runs) == 1 and runs[0].state.terminal:
-            return runs[0]
-        if time.monotonic() - since > within:
-            raise AssertionError(f"no terminal run {within} s after the reset: {runs}")
-        await asyncio.sleep(0.02)
-
-
-async def assert_slot_free(tenant: Tenant) -> None:
-    """With `max_concurrent_calls=1`, a next call is admitted and runs to its end."""
-    result = await call(tenant.stream_url(), CONNECTED, start_event("S-next"), stop_event())
-    assert (result.code, result.reason) == (1000, "")
-
-
-def assert_no_crash_logged(logs: io.StringIO) -> None:
-    text = logs.getvalue()
-    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-    assert "Traceback" not in text, text[-3000:]
-    crashes = [line for line in lines if line["event"] in ("call_crashed", "stream_crashed")]
-    assert crashes == []
-    assert [line for line in lines if line.get("close_code") == 1011] == []
-    assert [line for line in lines if line.get("level") in ("error", "critical")] == []
-
-
 async def test_reset_right_after_the_upgrade(line: Tenant, captured_logs: io.StringIO):
     ws = await connect(line.stream_url(), compression=None)
     await asyncio.sleep(0.2)  # the run is minted on accept, then waits for `connected`
     gone = reset(ws)
-    run = await terminal_run(line, gone)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
     assert (run.state, run.close_code, run.close_reason) == (
         RunState.FAILED,
         4400,
@@ -88,7 +62,7 @@ async def test_reset_after_connected(line: Tenant, captured_logs: io.StringIO):
     await ws.send(json.dumps(CONNECTED))
     await asyncio.sleep(0.2)
     gone = reset(ws)
-    run = await terminal_run(line, gone)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
     assert (run.state, run.close_code, run.close_reason) == (
         RunState.FAILED,
         4400,
@@ -110,7 +84,7 @@ async def test_reset_while_the_session_is_being_validated(
             break
         await asyncio.sleep(0.005)
     gone = reset(ws)
-    run = await terminal_run(line, gone)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
     # the session was valid: the call opened on a socket already gone, and ended as the caller's
     assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
     await assert_slot_free(line)
@@ -127,7 +101,7 @@ async def test_reset_mid_call_while_the_greeting_plays(line: Tenant, captured_lo
         await asyncio.sleep(0.01)
     assert caller.received.media, "the greeting never started"
     gone = reset(ws)
-    run = await terminal_run(line, gone)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
     assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
     assert run.logs["media"]["frames_out"] >= 5
     await assert_slot_free(line)
@@ -140,7 +114,7 @@ async def test_reset_mid_call_while_the_caller_streams_audio(line: Tenant, captu
     await caller.handshake("S-gone")
     await caller.silence(0.5)
     gone = reset(ws)
-    run = await terminal_run(line, gone)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
     assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
     await assert_slot_free(line)
     assert_no_crash_logged(captured_logs)
@@ -159,7 +133,7 @@ async def test_reset_while_the_agent_hangs_up(
     await asyncio.sleep(0.3)
     assert cloudonix.hangups == []  # still playing the greeting out
     gone = reset(ws)
-    run = await terminal_run(line, gone)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "agent_hangup")
     assert cloudonix.hangups == [(f"{line.domain}.cloudonix.net", "S-gone")]
     assert run.logs["provider_hangup"] == {"hung_up": True, "attempts": 1, "last_status": 204, "error": None}
@@ -179,7 +153,7 @@ async def test_reset_at_any_moment_of_the_handshake_and_greeting(
     await ws.send(json.dumps(start_event("S-gone")))
     await asyncio.sleep(after)
     gone = reset(ws)
-    run = await terminal_run(line, gone)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
     assert run.close_code in (1000, 4400), run
     await assert_slot_free(line)
     assert_no_crash_logged(captured_logs)
