@@ -7,20 +7,24 @@ organisation's only slot is free for the next call, and nothing is logged as a c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import socket
 import struct
 import time
+from collections.abc import Iterator
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from domain.workflow_run import RunState
+from entrypoints.settings import Settings
 from tests.caller import CONNECTED, start_event
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.e2e.faults import NEXT_SESSION, assert_no_crash_logged, assert_slot_free, terminal_run
 from tests.media_caller import MediaCaller
+from tests.served import served_app
 from tests.standins.cloudonix import CloudonixStandIn
 
 ENDED_WITHIN = 2.0  # seconds from the reset to a terminal run (the issue's bound)
@@ -75,7 +79,7 @@ async def test_reset_after_connected(line: Tenant, captured_logs: io.StringIO):
 async def test_reset_while_the_session_is_being_validated(
     line: Tenant, cloudonix: CloudonixStandIn, captured_logs: io.StringIO
 ):
-    cloudonix.slow("validate", 0.4, times=1)  # answered 200, within the provider timeout of 0.5 s
+    cloudonix.slow("validate", 0.4, times=1)  # would answer 200, within the provider timeout of 0.5 s
     ws = await connect(line.stream_url(), compression=None)
     await ws.send(json.dumps(CONNECTED))
     await ws.send(json.dumps(start_event("S-gone")))
@@ -85,8 +89,42 @@ async def test_reset_while_the_session_is_being_validated(
         await asyncio.sleep(0.005)
     gone = reset(ws)
     run = await terminal_run(line, gone, ENDED_WITHIN)
-    # the session was valid: the call opened on a socket already gone, and ended as the caller's
-    assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
+    assert (run.state, run.close_code, run.close_reason) == (
+        RunState.FAILED,
+        4400,
+        "Stream closed during handshake",
+    )
+    await assert_slot_free(line)
+    assert_no_crash_logged(captured_logs)
+
+
+@pytest.fixture(scope="module")
+def patient_app(settings: Settings) -> Iterator[str]:
+    """A second served app (same database, same Cloudonix stand-in) that waits for Cloudonix as
+    long as production does by default (AGENT_STREAM_PROVIDER_TIMEOUT=5)."""
+    with served_app(dataclasses.replace(settings, provider_timeout=5.0)) as url:
+        yield url
+
+
+async def test_reset_while_cloudonix_takes_its_time_does_not_wait_for_it(
+    line: Tenant, cloudonix: CloudonixStandIn, patient_app: str, captured_logs: io.StringIO
+):
+    cloudonix.hang("validate", times=1)  # no answer for the whole 5 s
+    there = dataclasses.replace(line, app_url=patient_app)
+    ws = await connect(there.stream_url(), compression=None)
+    await ws.send(json.dumps(CONNECTED))
+    await ws.send(json.dumps(start_event("S-gone")))
+    for _ in range(200):
+        if cloudonix.requests_for("validate"):
+            break
+        await asyncio.sleep(0.005)
+    gone = reset(ws)
+    run = await terminal_run(line, gone, ENDED_WITHIN)
+    assert (run.state, run.close_code, run.close_reason) == (
+        RunState.FAILED,
+        4400,
+        "Stream closed during handshake",
+    )
     await assert_slot_free(line)
     assert_no_crash_logged(captured_logs)
 

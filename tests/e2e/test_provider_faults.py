@@ -91,7 +91,9 @@ async def test_validation_answered_500(line: Tenant, cloudonix: CloudonixStandIn
     assert_no_crash_logged(captured_logs)
 
 
-async def test_validation_never_answered(line: Tenant, cloudonix: CloudonixStandIn, captured_logs: io.StringIO):
+async def test_validation_never_answered(
+    line: Tenant, cloudonix: CloudonixStandIn, captured_logs: io.StringIO
+):
     cloudonix.hang("validate", times=1)
     began = time.monotonic()
     await _refused_at_validation(line)

@@ -76,12 +76,15 @@ class InMemoryProviderSessions(ProviderSessions):
         self.hung_up: list[tuple[str, str]] = []
         self.transfers: list[tuple[str, str, str]] = []
         self.fail_hang_up = False
+        self.validate_delay = 0.0  # seconds each validation takes (a slow provider)
 
     def add_session(self, domain: str, session: str, token: str) -> None:
         self.valid_sessions.add((domain, session, token))
 
     async def validate(self, call: ProviderCallRef) -> bool:
         self.validated.append((call.domain, call.session))
+        if self.validate_delay:
+            await asyncio.sleep(self.validate_delay)
         return (call.domain, call.session, call.bearer_token.reveal()) in self.valid_sessions
 
     async def hang_up(self, call: ProviderCallRef) -> HangupReport:
