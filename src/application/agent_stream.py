@@ -256,6 +256,7 @@ class AgentStream:
                     self._live_calls.unregister(run.id)
                 await _shielded(call.aclose())
                 run.logs["media"] = call.stats()
+                run.logs.update(call.control_logs())  # e.g. a failed provider hang-up
         except StreamRefusedError as exc:
             refusal = exc
         except asyncio.CancelledError:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 
 from application.ports.calls import (
@@ -17,6 +19,7 @@ from application.ports.repositories import TelephonyConfigRepository
 from application.providers import CallOpener
 from domain.agents import Workflow
 from domain.close_policy import (
+    Close,
     HandshakeTimeoutError,
     MissingBearerTokenError,
     MissingDomainError,
@@ -30,6 +33,8 @@ from domain.telephony import Provider, TelephonyConfig, normalize_cloudonix_doma
 from domain.workflow_run import WorkflowRun
 
 log = logging.getLogger(__name__)
+
+MAX_EARLY_MESSAGES = 256  # kept while the session is validated (5 s of media); then reading waits
 
 
 class CloudonixHandshake(CallOpener):
@@ -75,12 +80,44 @@ class CloudonixHandshake(CallOpener):
             bearer_token=config.bearer_token,
             caller_id=start.called_number,  # a transfer's new leg shows the number the caller dialled
         )
-        if not await self._sessions.validate(ref):
+        valid, early = await self._validate_watching(socket, ref)
+        if not valid:
             raise SessionValidationFailedError()
         # 5. Record the stream's identifiers on the run.
         run.logs["stream"] = start.to_log()
         log.info("session_validated", extra={"telephony_config_id": config.id})
-        return self._calls.open(socket, start, self._sessions, ref)
+        return self._calls.open(_Replaying(socket, early) if early else socket, start, self._sessions, ref)
+
+    async def _validate_watching(
+        self, socket: CallSocket, ref: ProviderCallRef
+    ) -> tuple[bool, deque[str | bytes]]:
+        """Validate the session while reading the socket: a caller that vanishes meanwhile ends
+        the handshake at once, not when the provider answers (or times out). What the caller
+        sends meanwhile (media, even `stop`) is kept for the call, in order; a socket, once
+        closed, keeps answering `None`, so the call sees a close that came with the answer."""
+        early: deque[str | bytes] = deque()
+        validation = asyncio.ensure_future(self._sessions.validate(ref))
+        reading: asyncio.Future[str | bytes | None] | None = None
+        try:
+            while len(early) < MAX_EARLY_MESSAGES:
+                reading = asyncio.ensure_future(socket.receive())
+                await asyncio.wait((validation, reading), return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    break
+                message, reading = reading.result(), None
+                if message is None:
+                    if validation.done():  # both at once: the call starts and sees the close
+                        break
+                    raise PeerClosedDuringHandshakeError(detail="closed during session validation")
+                early.append(message)
+            return await validation, early
+        finally:
+            if reading is not None:
+                await _cancel_keeping(reading, early)
+            if not validation.done():
+                validation.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await validation
 
     async def _config(self, organization_id: int, domain: str) -> TelephonyConfig:
         config = await self._configs.find_by_domain(organization_id, Provider.CLOUDONIX, domain)
@@ -103,3 +140,32 @@ class CloudonixHandshake(CallOpener):
         if message is None:
             raise PeerClosedDuringHandshakeError(detail=f"closed before {waiting_for}")
         return message
+
+
+async def _cancel_keeping(reading: asyncio.Future[str | bytes | None], early: deque[str | bytes]) -> None:
+    """Stop a pending read; a message it got just before keeps its place."""
+    reading.cancel()
+    await asyncio.wait((reading,))
+    if not reading.cancelled() and reading.exception() is None:
+        message = reading.result()
+        if message is not None:
+            early.append(message)
+
+
+class _Replaying(CallSocket):
+    """The socket, with the messages read while the session was validated handed out first."""
+
+    def __init__(self, socket: CallSocket, early: deque[str | bytes]) -> None:
+        self._socket = socket
+        self._early = early
+
+    async def receive(self) -> str | bytes | None:
+        if self._early:
+            return self._early.popleft()
+        return await self._socket.receive()
+
+    async def send(self, text: str) -> bool:
+        return await self._socket.send(text)
+
+    async def close(self, close: Close) -> None:
+        await self._socket.close(close)

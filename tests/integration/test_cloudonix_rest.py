@@ -24,7 +24,7 @@ import uvicorn
 
 from adapters.cloudonix.rest import HttpxCloudonixSessions, payload_from_form_or_json
 from adapters.cloudonix.transfers import TransferCallbacks, TransferResult
-from application.ports.calls import CallControlError, ProviderCallRef
+from application.ports.calls import CallControlError, HangupReport, ProviderCallRef
 from domain.telephony import SecretStr
 from tests.standins.cloudonix import CloudonixStandIn
 
@@ -208,7 +208,7 @@ async def test_hang_up_ends_the_session(
     sessions: HttpxCloudonixSessions, cx: CloudonixStandIn, status: int
 ) -> None:
     cx.hangup_status = status
-    await sessions.hang_up(ref())
+    assert await sessions.hang_up(ref()) == HangupReport(hung_up=True, attempts=1, last_status=status)
     [request] = cx.requests_for("hangup")
     assert request.method == "DELETE"
     assert request.path == f"/customers/self/domains/{DOMAIN}/sessions/{SESSION}"
@@ -229,7 +229,7 @@ async def test_hang_up_retries_a_transient_failure(
     sessions: HttpxCloudonixSessions, cx: CloudonixStandIn, seen: list[tuple[str, str]], status: int
 ) -> None:
     cx.respond_with("hangup", status, times=1, headers={"Retry-After": "0"})
-    await sessions.hang_up(ref())
+    assert await sessions.hang_up(ref()) == HangupReport(hung_up=True, attempts=2, last_status=204)
     assert len(cx.requests_for("hangup")) == 2
     assert cx.hangups == [(DOMAIN, SESSION)]
     assert seen == [("hangup", str(status)), ("hangup", "204")]
@@ -256,6 +256,7 @@ async def test_hang_up_fails_after_exactly_retries_attempts(
     with pytest.raises(CallControlError) as failure:
         await adapter.hang_up(ref())
     assert len(cx.requests_for("hangup")) == retries
+    assert failure.value.report == HangupReport(hung_up=False, attempts=retries, last_status=500)
     assert TOKEN not in str(failure.value)
     assert SESSION not in str(failure.value)
 
@@ -265,9 +266,10 @@ async def test_hang_up_gives_up_after_repeated_timeouts_within_its_bound(
 ) -> None:
     cx.hang("hangup")
     started = time.monotonic()
-    with pytest.raises(CallControlError):
+    with pytest.raises(CallControlError) as failure:
         await sessions.hang_up(ref())
     assert len(cx.requests_for("hangup")) == 3
+    assert failure.value.report == HangupReport(hung_up=False, attempts=3, last_status=None, error="timeout")
     assert time.monotonic() - started < 3 * TIMEOUT + 0.5
 
 
@@ -276,9 +278,21 @@ async def test_hang_up_fails_at_once_on_a_client_error(
     sessions: HttpxCloudonixSessions, cx: CloudonixStandIn, status: int
 ) -> None:
     cx.respond_with("hangup", status)
-    with pytest.raises(CallControlError, match=str(status)):
+    with pytest.raises(CallControlError, match=str(status)) as failure:
         await sessions.hang_up(ref())
     assert len(cx.requests_for("hangup")) == 1
+    assert failure.value.report == HangupReport(hung_up=False, attempts=1, last_status=status)
+
+
+async def test_a_hang_up_to_a_closed_port_reports_it_refused() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{closed_port}") as http:
+        adapter = HttpxCloudonixSessions(http, timeout=TIMEOUT, public_url="http://x", backoff=0.01)
+        with pytest.raises(CallControlError) as failure:
+            await adapter.hang_up(ref())
+    assert failure.value.report == HangupReport(hung_up=False, attempts=3, last_status=None, error="refused")
 
 
 # -- transfer -------------------------------------------------------------------------------------------

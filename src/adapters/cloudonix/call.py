@@ -24,6 +24,7 @@ from application.ports.calls import (
     CallControlError,
     CallFactory,
     CallSocket,
+    HangupReport,
     InboundEvent,
     MarkIn,
     ProviderCallRef,
@@ -63,6 +64,7 @@ class TwilioFramedCall(ActiveCall):
         self._ending: asyncio.Lock = asyncio.Lock()
         self._frames_in = 0
         self._bad: Counter[str] = Counter()
+        self._hangup: HangupReport | None = None
 
     # inbound -------------------------------------------------------------------------------
 
@@ -125,9 +127,11 @@ class TwilioFramedCall(ActiveCall):
             if reason != EndReason.DRAINED:  # a shutdown's hang-up comes after its grace, at once
                 await self._pacer.drain(timeout=self._drain_seconds)
             try:
-                await self._control.hang_up(self._ref)
-            except CallControlError:
-                log.exception("hangup_failed")  # the run still ends; the metric counts it
+                self._hangup = await self._control.hang_up(self._ref)
+            except CallControlError as failure:
+                # the run still ends, marked: the caller may still be on the line
+                self._hangup = failure.report or HangupReport(hung_up=False, attempts=0, last_status=None)
+                log.warning("call_left_on_the_line", **self._hangup.to_log())
             await self._end_stream(close)
 
     async def transfer(self, destination: str) -> None:
@@ -144,6 +148,9 @@ class TwilioFramedCall(ActiveCall):
 
     async def aclose(self) -> None:
         await self._pacer.aclose()
+
+    def control_logs(self) -> dict[str, Any]:
+        return {"provider_hangup": self._hangup.to_log()} if self._hangup is not None else {}
 
     def stats(self) -> dict[str, Any]:
         return {

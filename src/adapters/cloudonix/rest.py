@@ -22,7 +22,7 @@ import httpx
 import structlog
 
 from adapters.cloudonix.transfers import TransferCallbacks, TransferResult, payload_from_form_or_json
-from application.ports.calls import CallControlError, ProviderCallRef, ProviderSessions
+from application.ports.calls import CallControlError, HangupReport, ProviderCallRef, ProviderSessions
 from domain.masking import mask_phone
 
 __all__ = [
@@ -51,11 +51,14 @@ def _no_metrics(operation: str, status: str, seconds: float) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Reply:
-    """One HTTP attempt: `status` is None when no answer arrived (then `error` says why)."""
+    """One HTTP attempt: `status` is None when no answer arrived; then `error` says why (the
+    transport error's class name, for metrics) and `cause` says it for people (`timeout`,
+    `refused`, `connect_failed`, `connection_lost`)."""
 
     status: int | None
     error: str | None = None
     response: httpx.Response | None = None
+    cause: str | None = None
 
     @property
     def label(self) -> str:
@@ -96,16 +99,19 @@ class HttpxCloudonixSessions(ProviderSessions):
         log.warning("session_validation_failed", operation="validate", domain=call.domain, status=reply.label)
         return False
 
-    async def hang_up(self, call: ProviderCallRef) -> None:
+    async def hang_up(self, call: ProviderCallRef) -> HangupReport:
         reply = _Reply(status=None, error="not_attempted")
         for attempt in range(1, self._retries + 1):
             reply = await self._send("hangup", "DELETE", _session_path(call), call)
             if reply.status in HANGUP_OK:
                 log.info("call_hung_up", domain=call.domain, status=reply.label, attempt=attempt)
-                return
+                return HangupReport(hung_up=True, attempts=attempt, last_status=reply.status)
             if not _retryable(reply):
                 log.warning("hangup_refused", domain=call.domain, status=reply.label, attempt=attempt)
-                raise CallControlError(f"Cloudonix hang-up refused: HTTP {reply.label}")
+                raise CallControlError(
+                    f"Cloudonix hang-up refused: HTTP {reply.label}",
+                    HangupReport(hung_up=False, attempts=attempt, last_status=reply.status),
+                )
             if attempt < self._retries:
                 delay = self._delay(attempt, reply)
                 log.warning(
@@ -113,7 +119,10 @@ class HttpxCloudonixSessions(ProviderSessions):
                 )
                 await asyncio.sleep(delay)
         log.warning("hangup_failed", domain=call.domain, status=reply.label, attempts=self._retries)
-        raise CallControlError(f"Cloudonix hang-up failed after {self._retries} attempts: {reply.label}")
+        raise CallControlError(
+            f"Cloudonix hang-up failed after {self._retries} attempts: {reply.label}",
+            HangupReport(hung_up=False, attempts=self._retries, last_status=reply.status, error=reply.cause),
+        )
 
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
         if self._transfers is None:
@@ -212,9 +221,9 @@ class HttpxCloudonixSessions(ProviderSessions):
                 )
             reply = _Reply(status=response.status_code, response=response)
         except (TimeoutError, httpx.TimeoutException):
-            reply = _Reply(status=None, error="timeout")
+            reply = _Reply(status=None, error="timeout", cause="timeout")
         except httpx.HTTPError as exc:
-            reply = _Reply(status=None, error=type(exc).__name__)
+            reply = _Reply(status=None, error=type(exc).__name__, cause=_cause(exc))
         self._observe(operation, reply.label, time.perf_counter() - started)
         return reply
 
@@ -271,6 +280,21 @@ def _segment(value: str) -> str:
 
 def _session_path(call: ProviderCallRef) -> str:
     return f"/customers/self/domains/{_segment(call.domain)}/sessions/{_segment(call.session)}"
+
+
+def _cause(exc: httpx.HTTPError) -> str:
+    """A transport failure in words an operator reads: was the API refused, unreachable, or did
+    it drop the connection?"""
+    if isinstance(exc, httpx.ConnectError):
+        seen: BaseException | None = exc
+        while seen is not None:
+            if isinstance(seen, ConnectionRefusedError):
+                return "refused"
+            seen = seen.__cause__ or seen.__context__
+        return "connect_failed"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
+        return "connection_lost"
+    return type(exc).__name__
 
 
 def _retryable(reply: _Reply) -> bool:

@@ -16,6 +16,7 @@ from application.ports.calls import (
     CallControlError,
     CallJournal,
     CallSocket,
+    HangupReport,
     InboundEvent,
     ProviderCallRef,
     ProviderSessions,
@@ -75,18 +76,22 @@ class InMemoryProviderSessions(ProviderSessions):
         self.hung_up: list[tuple[str, str]] = []
         self.transfers: list[tuple[str, str, str]] = []
         self.fail_hang_up = False
+        self.validate_delay = 0.0  # seconds each validation takes (a slow provider)
 
     def add_session(self, domain: str, session: str, token: str) -> None:
         self.valid_sessions.add((domain, session, token))
 
     async def validate(self, call: ProviderCallRef) -> bool:
         self.validated.append((call.domain, call.session))
+        if self.validate_delay:
+            await asyncio.sleep(self.validate_delay)
         return (call.domain, call.session, call.bearer_token.reveal()) in self.valid_sessions
 
-    async def hang_up(self, call: ProviderCallRef) -> None:
+    async def hang_up(self, call: ProviderCallRef) -> HangupReport:
         if self.fail_hang_up:
-            raise CallControlError("hang-up failed")
+            raise CallControlError("hang-up failed", HangupReport(hung_up=False, attempts=1, last_status=500))
         self.hung_up.append((call.domain, call.session))
+        return HangupReport(hung_up=True, attempts=1, last_status=204)
 
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
         self.transfers.append((call.domain, call.session, destination))

@@ -44,8 +44,36 @@ class ProviderCallRef:
     caller_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HangupReport:
+    """How a provider hang-up went, for the run's `logs.provider_hangup`: an operator reading
+    `hung_up: false` knows the caller may still be on the line.
+
+    `last_status` is the provider's last HTTP status, `None` when it never answered; `error` then
+    says why (`timeout`, `refused`, `connect_failed`, `connection_lost`, ...).
+    """
+
+    hung_up: bool
+    attempts: int
+    last_status: int | None
+    error: str | None = None
+
+    def to_log(self) -> dict[str, Any]:
+        return {
+            "hung_up": self.hung_up,
+            "attempts": self.attempts,
+            "last_status": self.last_status,
+            "error": self.error,
+        }
+
+
 class CallControlError(Exception):
-    """A provider REST call failed for good (after its retries)."""
+    """A provider REST call failed for good (after its retries); a failed hang-up carries its
+    `report`."""
+
+    def __init__(self, message: str, report: HangupReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class ProviderSessions(Protocol):
@@ -59,8 +87,9 @@ class ProviderSessions(Protocol):
         """True only when the provider confirms the session exists (HTTP 200)."""
 
     @abstractmethod
-    async def hang_up(self, call: ProviderCallRef) -> None:
-        """End the call; retried on 5xx/time-outs; raises `CallControlError` when it finally fails."""
+    async def hang_up(self, call: ProviderCallRef) -> HangupReport:
+        """End the call; retried on 5xx/time-outs; raises `CallControlError` (with its `report`)
+        when it finally fails."""
 
     @abstractmethod
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
@@ -146,6 +175,11 @@ class ActiveCall(Protocol):
     @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Media counters for the run's logs: frames in and out, bad frames by kind."""
+
+    def control_logs(self) -> dict[str, Any]:
+        """What call control did, for the run's logs by key: `provider_hangup` (a `HangupReport`)
+        once a hang-up went to the provider; empty when nothing was asked of it."""
+        return {}
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ In tests::
         cx.add_domain("acme.cloudonix.net", token="T", sessions={"s-1"})
         cx.respond_with("hangup", 500, times=2)    # then normal answers again
         cx.hang("validate")                        # hold every validate until reset()/stop()
+        cx.slow("validate", 0.3, times=1)          # answer the next one normally, 0.3 s late
         client = httpx.AsyncClient(base_url=cx.url)
         ...
         assert cx.hangups == [("acme.cloudonix.net", "s-1")]
@@ -19,7 +20,7 @@ As a process (for the demo)::
 
 Without `--session`, any session is valid for the domain until it is hung up.
 
-Operations (the names used by `respond_with`, `hang` and `RecordedRequest.operation`):
+Operations (the names used by `respond_with`, `hang`, `slow` and `RecordedRequest.operation`):
 `validate` GET, `hangup` DELETE on `/customers/self/domains/{d}/sessions/{s}` (also `/domains/{d}/…`),
 `dial` POST `/calls/{d}/application`, `move` POST `/calls/{d}/sessions/{s}/application`.
 
@@ -110,10 +111,11 @@ class CallbackRecord:
 
 @dataclass(slots=True)
 class _Forced:
-    status: int | None  # None = hang
+    status: int | None  # None = hang (or, with `delay`, answer normally once it has passed)
     times: int | None  # None = for ever
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float | None = None
 
 
 class CloudonixStandIn(StandInServer):
@@ -177,6 +179,12 @@ class CloudonixStandIn(StandInServer):
         with self._lock:
             self._forced.setdefault(operation, []).append(_Forced(None, times))
 
+    def slow(self, operation: Operation, seconds: float, times: int | None = None) -> None:
+        """Answer the next `times` requests of `operation` (all, when None) as usual, but only
+        after `seconds` (sooner if `reset()`/`stop()` let held requests go)."""
+        with self._lock:
+            self._forced.setdefault(operation, []).append(_Forced(None, times, delay=seconds))
+
     def requests_for(self, operation: str) -> list[RecordedRequest]:
         return [r for r in list(self.requests) if r.operation == operation]
 
@@ -216,6 +224,10 @@ class CloudonixStandIn(StandInServer):
         self.requests.append(RecordedRequest(operation, method, path, headers, body, parsed))
 
         forced = self._take_forced(operation)
+        if forced is not None and forced.delay is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), forced.delay)
+            forced = None
         if forced is not None and forced.status is None:
             await self._release.wait()
             await _respond(send, 503, {"error": "released"})
