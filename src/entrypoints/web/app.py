@@ -14,6 +14,7 @@ from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
 
 from application.agent_stream import PipelineRegistry
+from application.ports.call_control import CallControlChannel
 from application.ports.repositories import CallSlots, TelephonyConfigRepository
 from application.ports.system import Clock
 from entrypoints.metrics import PrometheusMetrics
@@ -48,6 +49,7 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
             log.error("startup_refused", reason=str(exc))
             await container.close()
             raise
+        await container.get(CallControlChannel)  # listens for call control from other instances
         await container.get(PipelineRegistry)  # engines load now (Pipecat, its VAD model), not during a call
         # What start-up made (modules, Pipecat's classes, the model: ~200k objects) lives as long
         # as the process: out of the cyclic collector's way, a full collection no longer walks it.
