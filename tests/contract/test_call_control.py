@@ -100,6 +100,25 @@ async def pg_pair(database_url: str) -> AsyncIterator[Pair]:
         yield made
 
 
+@pytest.mark.parametrize(
+    ("url", "dsn"),
+    [
+        ("postgresql+asyncpg://u:p%40ss@db:5433/agents", "postgresql://u:p%40ss@db:5433/agents"),
+        (
+            "postgresql+asyncpg://postgres@/postgres?host=/run/pg",
+            "postgresql://postgres@/postgres?host=%2Frun%2Fpg",
+        ),
+        ("postgresql+asyncpg://u@db/a?ssl=require", "postgresql://u@db/a?sslmode=require"),
+        (
+            "postgresql+asyncpg://u@db/a?prepared_statement_cache_size=0&command_timeout=5",
+            "postgresql://u@db/a",
+        ),
+    ],
+)
+def test_the_listener_connects_with_the_databases_own_address(url: str, dsn: str):
+    assert asyncpg_dsn(url) == dsn
+
+
 async def test_the_holder_gets_the_request_and_its_answer_comes_back(pair: Pair):
     assert await pair.a.ask("B", HANGUP) is ControlAnswer.TAKEN
     assert await pair.a.ask("B", TRANSFER) is ControlAnswer.TAKEN

@@ -55,10 +55,31 @@ class ListenerConnectionLostError(ConnectionError):
     """The listener's connection closed (the server restarted, or ended our backend)."""
 
 
+# Query keys of a SQLAlchemy URL that SQLAlchemy's asyncpg dialect takes as `connect()` arguments:
+# in a DSN asyncpg would send them to the server as settings, which it refuses.
+_CONNECT_ARGUMENTS = frozenset(
+    {
+        "prepared_statement_cache_size",
+        "prepared_statement_name_func",
+        "statement_cache_size",
+        "max_cached_statement_lifetime",
+        "max_cacheable_statement_size",
+        "command_timeout",
+        "timeout",
+        "async_fallback",
+    }
+)
+
+
 def asyncpg_dsn(database_url: str) -> str:
-    """The libpq-style DSN asyncpg connects with, from the SQLAlchemy URL. It holds the password:
-    never log it."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq-style DSN asyncpg connects with, from the SQLAlchemy URL (`ssl=require` becomes
+    `sslmode=require`). It holds the password: never log it."""
+    url = make_url(database_url)
+    query = {key: value for key, value in url.query.items() if key not in _CONNECT_ARGUMENTS}
+    ssl = query.pop("ssl", None)
+    if ssl is not None and "sslmode" not in query:
+        query["sslmode"] = ssl
+    return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
 class PgCallControl(CallControlChannel):
