@@ -1,8 +1,11 @@
 """Control of a live call from outside it (REST): hang up, transfer.
 
-The call must be live on this instance (`LiveCallRegistry`). The provider's API is slow next to
-an HTTP answer, so the action runs in a background task (`CallControlTasks`) and the caller gets
-an immediate acknowledgement; how the call ended shows on its run. A failure is logged.
+Any instance takes the request. The run names the instance that holds its call
+(`WorkflowRun.instance_id`): when that is this one, the call is found in `LiveCallRegistry`;
+otherwise the request goes to the holder through `CallControlChannel`, and the answer waits for
+its acknowledgement. The provider's API is slow next to an HTTP answer, so the holder runs the
+action in a background task (`CallControlTasks`) and acknowledges at once; how the call ended
+shows on its run. A failure is logged.
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from application import log_context
-from application.live_calls import LiveCallRegistry
+from application.live_calls import CallNotLiveError, LiveCallRegistry
 from application.management import GetRun, InvalidInputError
+from application.ports.call_control import (
+    CallControlChannel,
+    ControlAction,
+    ControlAnswer,
+    ControlRequest,
+)
 from domain.workflow_run import WorkflowRun
 
 log = logging.getLogger(__name__)
@@ -48,7 +57,7 @@ class CallControlTasks:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, run: WorkflowRun, action: str, work: Callable[[], Awaitable[None]]) -> None:
+    def start(self, run_name: str, action: str, work: Callable[[], Awaitable[None]]) -> None:
         async def act() -> None:
             try:
                 await work()
@@ -58,7 +67,7 @@ class CallControlTasks:
             except Exception:
                 log.exception("call_control_failed", extra={"action": action})
 
-        with log_context.bound(run_id=run.name):
+        with log_context.bound(run_id=run_name):
             task = asyncio.get_running_loop().create_task(act(), name=f"call-control-{action}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -74,6 +83,66 @@ class CallControlTasks:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class LocalCallControl:
+    """The holder's side: act on a call live on this instance. One per process."""
+
+    def __init__(self, live_calls: LiveCallRegistry, tasks: CallControlTasks) -> None:
+        self._live_calls = live_calls
+        self._tasks = tasks
+
+    def act(self, request: ControlRequest) -> None:
+        """Start the action on the live call; `CallNotLiveError` when there is none here."""
+        call = self._live_calls.get(request.run_id)
+        if request.action is ControlAction.TRANSFER:
+            target = transfer_destination(request.destination or "")
+
+            async def transfer() -> None:
+                await call.transfer(target)
+
+            self._tasks.start(request.run_name, request.action, transfer)
+        else:
+            self._tasks.start(request.run_name, request.action, call.hang_up)
+
+    async def serve(self, request: ControlRequest) -> ControlAnswer:
+        """A request from another instance (the channel's `ControlHandler`)."""
+        with log_context.bound(run_id=request.run_name):
+            try:
+                self.act(request)
+            except CallNotLiveError:
+                log.info("call_control_not_live", extra={"action": str(request.action)})
+                return ControlAnswer.NOT_LIVE
+            except InvalidInputError:  # checked by the asking instance: not ours to act on
+                log.warning("call_control_refused", extra={"action": str(request.action)})
+                return ControlAnswer.NOT_LIVE
+            log.info("call_control_taken", extra={"action": str(request.action)})
+            return ControlAnswer.TAKEN
+
+
+class CallControl:
+    """Routes a control request to the instance holding the run's call, this one or another."""
+
+    def __init__(self, local: LocalCallControl, channel: CallControlChannel, instance_id: str) -> None:
+        self._local = local
+        self._channel = channel
+        self._instance_id = instance_id
+
+    async def request(self, run: WorkflowRun, action: ControlAction, destination: str | None = None) -> None:
+        """Returns once the holder took the request. Raises `CallNotLiveError` when the run has
+        ended or its holder has no live call for it, `HolderUnavailableError` when the holder
+        did not answer in time."""
+        if run.id is None or run.state.terminal:
+            raise CallNotLiveError(run.id)
+        request = ControlRequest(run.id, run.name, action, destination)
+        holder = run.instance_id
+        if holder is None or holder == self._instance_id:
+            self._local.act(request)
+            return
+        with log_context.bound(run_id=run.name):
+            log.info("call_control_forwarded", extra={"action": str(action), "holder": holder})
+        if await self._channel.ask(holder, request) is ControlAnswer.NOT_LIVE:
+            raise CallNotLiveError(run.id)
+
+
 @dataclass(frozen=True, slots=True)
 class ControlRequested:
     run: WorkflowRun
@@ -82,36 +151,30 @@ class ControlRequested:
 
 
 class HangUpRun:
-    def __init__(self, get_run: GetRun, live_calls: LiveCallRegistry, tasks: CallControlTasks) -> None:
+    def __init__(self, get_run: GetRun, control: CallControl) -> None:
         self._get_run = get_run
-        self._live_calls = live_calls
-        self._tasks = tasks
+        self._control = control
 
     async def execute(self, organization_id: int, run_id: int) -> ControlRequested:
         """Raises `NotFoundError` for another organisation's run, `CallNotLiveError` when the run
-        has no live call on this instance."""
+        has no live call, `HolderUnavailableError` when the instance holding it did not answer."""
         run = await self._get_run.execute(organization_id, run_id)
-        call = self._live_calls.get(run_id)
-        self._tasks.start(run, "hangup", call.hang_up)
-        log.info("call_control_requested", extra={"action": "hangup"})
+        await self._control.request(run, ControlAction.HANGUP)
+        with log_context.bound(run_id=run.name):
+            log.info("call_control_requested", extra={"action": "hangup"})
         return ControlRequested(run, "hangup")
 
 
 class TransferRun:
-    def __init__(self, get_run: GetRun, live_calls: LiveCallRegistry, tasks: CallControlTasks) -> None:
+    def __init__(self, get_run: GetRun, control: CallControl) -> None:
         self._get_run = get_run
-        self._live_calls = live_calls
-        self._tasks = tasks
+        self._control = control
 
     async def execute(self, organization_id: int, run_id: int, destination: str) -> ControlRequested:
         """As `HangUpRun`, and `InvalidInputError` for a destination that is neither E.164 nor SIP."""
         target = transfer_destination(destination)
         run = await self._get_run.execute(organization_id, run_id)
-        call = self._live_calls.get(run_id)
-
-        async def transfer() -> None:
-            await call.transfer(target)
-
-        self._tasks.start(run, "transfer", transfer)
-        log.info("call_control_requested", extra={"action": "transfer"})
+        await self._control.request(run, ControlAction.TRANSFER, target)
+        with log_context.bound(run_id=run.name):
+            log.info("call_control_requested", extra={"action": "transfer"})
         return ControlRequested(run, "transfer", target)

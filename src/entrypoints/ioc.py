@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.cloudonix.call import TwilioFramedCalls
 from adapters.cloudonix.rest import HttpxCloudonixSessions
 from adapters.cloudonix.transfers import TransferCallbacks
+from adapters.memory.call_control import InMemoryCallControlHub
 from adapters.memory.health import InMemoryReadiness
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.pipelines.pipecat import build_pipecat_pipeline, pipecat_available
+from adapters.sql.call_control import call_control_channel
 from adapters.sql.database import create_engine, create_sessionmaker
 from adapters.sql.health import SqlReadiness
 from adapters.sql.repositories import (
@@ -57,6 +59,7 @@ from application.management import (
     UpdateAgent,
 )
 from application.ports.api_keys import ApiKeyRepository
+from application.ports.call_control import CallControlChannel
 from application.ports.calls import AgentPipeline, ProviderSessions
 from application.ports.credentials import CredentialCipher
 from application.ports.repositories import (
@@ -70,7 +73,7 @@ from application.ports.repositories import (
 )
 from application.ports.system import CallMetrics, Clock, Readiness, RunNumbers
 from application.providers import ProviderRegistry
-from application.runs_control import CallControlTasks, HangUpRun, TransferRun
+from application.runs_control import CallControl, CallControlTasks, HangUpRun, LocalCallControl, TransferRun
 from application.stream_url import StreamUrl
 from domain.lookup_guard import LookupFailureWindow
 from domain.telephony import Provider as TelephonyProvider
@@ -131,6 +134,13 @@ class InfraProvider(Provider):
     run_numbers = provide(RandomRunNumbers, provides=RunNumbers)
     transfers = provide(TransferCallbacks)
     live_calls = provide(LiveCallRegistry)
+    local_call_control = provide(LocalCallControl)
+
+    @provide
+    def provide_call_control(
+        self, local: LocalCallControl, channel: CallControlChannel, settings: Settings
+    ) -> CallControl:
+        return CallControl(local, channel, settings.instance_id)
 
     @provide
     async def provide_call_control_tasks(self) -> AsyncIterator[CallControlTasks]:
@@ -252,6 +262,16 @@ class SqlAdaptersProvider(Provider):
     def provide_readiness(self, engine: AsyncEngine) -> Readiness:
         return SqlReadiness(engine)
 
+    @provide
+    async def provide_call_control_channel(
+        self, settings: Settings, local: LocalCallControl
+    ) -> AsyncIterator[CallControlChannel]:
+        """Listens from start-up (`lifespan` resolves it) until the container closes."""
+        async with call_control_channel(
+            settings.database_url, settings.instance_id, local.serve, settings.db_timeout
+        ) as channel:
+            yield channel
+
 
 class MemoryAdaptersProvider(Provider):
     """Persistence in process memory: for tests and for entrypoints that need no database."""
@@ -299,6 +319,14 @@ class MemoryAdaptersProvider(Provider):
         return store.api_keys
 
     readiness = provide(InMemoryReadiness, provides=Readiness)
+
+    @provide
+    def provide_call_control_channel(
+        self, settings: Settings, local: LocalCallControl
+    ) -> Iterator[CallControlChannel]:
+        channel = InMemoryCallControlHub().join(settings.instance_id, local.serve)
+        yield channel
+        channel.close()
 
 
 class UseCasesProvider(Provider):

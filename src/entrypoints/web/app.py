@@ -16,6 +16,7 @@ from litestar import Litestar
 from application.admission import LoopLag
 from application.agent_stream import PipelineRegistry
 from application.instance_life import InstanceLife
+from application.ports.call_control import CallControlChannel
 from application.ports.repositories import TelephonyConfigRepository
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.web.api import API_ROUTES, EXCEPTION_HANDLERS, OPENAPI_PLUGINS, openapi_config
@@ -35,6 +36,7 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
             log.error("startup_refused", reason=str(exc))
             await container.close()
             raise
+        await container.get(CallControlChannel)  # listens for call control from other instances
         await container.get(PipelineRegistry)  # engines load now (Pipecat, its VAD model), not during a call
         # What start-up made (modules, Pipecat's classes, the model: ~200k objects) lives as long
         # as the process: out of the cyclic collector's way, a full collection no longer walks it.

@@ -10,6 +10,7 @@ from uuid import UUID
 import pytest
 
 from adapters.cloudonix.call import TwilioFramedCall
+from adapters.memory.call_control import InMemoryCallControlHub
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
 from adapters.system.clock import FixedClock
@@ -23,15 +24,29 @@ from application.management import (
     InvalidInputError,
     NotFoundError,
 )
+from application.ports.call_control import (
+    ControlAction,
+    ControlAnswer,
+    ControlRequest,
+    HolderUnavailableError,
+)
 from application.ports.calls import ProviderCallRef
-from application.runs_control import CallControlTasks, HangUpRun, TransferRun, transfer_destination
+from application.runs_control import (
+    CallControl,
+    CallControlTasks,
+    HangUpRun,
+    LocalCallControl,
+    TransferRun,
+    transfer_destination,
+)
 from application.stream_url import StreamUrl, bridge_cxml, stream_url
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr
-from domain.workflow_run import EndReason, WorkflowRun, run_name
+from domain.workflow_run import EndReason, RunState, WorkflowRun, run_name
 from tests.unit.application.conftest import T0
 
 AGENT = UUID("0b6f8d7e-3c1a-4f0e-9d2b-6a5c4e3f2a1b")
+HERE = "instance-a"
 
 
 @pytest.mark.parametrize(
@@ -110,6 +125,9 @@ class World:
         self.store = InMemoryStore()
         self.live = LiveCallRegistry()
         self.tasks = CallControlTasks()
+        self.hub = InMemoryCallControlHub()
+        self.local = LocalCallControl(self.live, self.tasks)
+        self.control = CallControl(self.local, self.hub.join(HERE, self.local.serve), HERE)
         self.provider = InMemoryProviderSessions()
         self.socket = InMemoryCallSocket()
 
@@ -125,7 +143,13 @@ class World:
         self.agent = agent
         run = await self.store.runs.add(
             WorkflowRun(
-                name=run_name(1), workflow_id=agent.id, agent_uuid=agent.uuid, mode="cloudonix", created_at=T0
+                name=run_name(1),
+                workflow_id=agent.id,
+                agent_uuid=agent.uuid,
+                mode="cloudonix",
+                created_at=T0,
+                state=RunState.RUNNING,
+                instance_id=HERE,
             )
         )
         assert run.id is not None
@@ -162,9 +186,7 @@ async def _settled(tasks: CallControlTasks) -> None:
 async def test_hangup_acts_on_the_live_call_in_the_background(world: World):
     world.live.register(world.run_id, world.call)
 
-    requested = await HangUpRun(world.get_run(), world.live, world.tasks).execute(
-        world.organization_id, world.run_id
-    )
+    requested = await HangUpRun(world.get_run(), world.control).execute(world.organization_id, world.run_id)
     await _settled(world.tasks)
 
     assert (requested.action, requested.run.id) == ("hangup", world.run_id)
@@ -176,7 +198,7 @@ async def test_hangup_acts_on_the_live_call_in_the_background(world: World):
 async def test_transfer_acts_on_the_live_call_in_the_background(world: World):
     world.live.register(world.run_id, world.call)
 
-    requested = await TransferRun(world.get_run(), world.live, world.tasks).execute(
+    requested = await TransferRun(world.get_run(), world.control).execute(
         world.organization_id, world.run_id, " sip:desk@example.com "
     )
     await _settled(world.tasks)
@@ -189,9 +211,9 @@ async def test_transfer_acts_on_the_live_call_in_the_background(world: World):
 
 async def test_a_run_without_a_live_call_is_refused(world: World):
     with pytest.raises(CallNotLiveError):
-        await HangUpRun(world.get_run(), world.live, world.tasks).execute(world.organization_id, world.run_id)
+        await HangUpRun(world.get_run(), world.control).execute(world.organization_id, world.run_id)
     with pytest.raises(CallNotLiveError):
-        await TransferRun(world.get_run(), world.live, world.tasks).execute(
+        await TransferRun(world.get_run(), world.control).execute(
             world.organization_id, world.run_id, "+15555550123"
         )
     await world.call.aclose()
@@ -201,9 +223,9 @@ async def test_another_organisation_is_told_not_found_even_while_live(world: Wor
     world.live.register(world.run_id, world.call)
 
     with pytest.raises(NotFoundError):
-        await HangUpRun(world.get_run(), world.live, world.tasks).execute(world.other_id, world.run_id)
+        await HangUpRun(world.get_run(), world.control).execute(world.other_id, world.run_id)
     with pytest.raises(NotFoundError):
-        await TransferRun(world.get_run(), world.live, world.tasks).execute(
+        await TransferRun(world.get_run(), world.control).execute(
             world.other_id, world.run_id, "+15555550123"
         )
 
@@ -218,7 +240,7 @@ async def test_a_failed_action_is_logged_not_raised(world: World, caplog: pytest
     world.call.ended_by = EndReason.AGENT_HANGUP  # a transfer after the call ended fails
 
     with caplog.at_level(logging.INFO, logger="application.runs_control"):
-        await TransferRun(world.get_run(), world.live, world.tasks).execute(
+        await TransferRun(world.get_run(), world.control).execute(
             world.organization_id, world.run_id, "+15555550123"
         )
         await _settled(world.tasks)
@@ -235,11 +257,7 @@ async def test_closing_cancels_what_is_under_way():
         started.set()
         await asyncio.sleep(3600)
 
-    tasks.start(
-        WorkflowRun(name="WR-AGS-00000001", workflow_id=1, agent_uuid=AGENT, mode="x", created_at=T0),
-        "x",
-        forever,
-    )
+    tasks.start("WR-AGS-00000001", "x", forever)
     await started.wait()
     await tasks.aclose()
 
@@ -260,4 +278,145 @@ async def test_stream_url_use_case_is_scoped_and_checks_the_domain(world: World)
         await address.execute(world.other_id, world.agent.uuid, "acme")
     with pytest.raises(InvalidInputError):
         await address.execute(world.organization_id, world.agent.uuid, "a b")
+    await world.call.aclose()
+
+
+# -- across instances: the run names another instance as its holder ------------------------------
+
+
+class Instance:
+    """Another instance of the service on the same hub: its own live calls and control tasks."""
+
+    def __init__(self, hub: InMemoryCallControlHub, instance_id: str, ack_timeout: float = 2.5) -> None:
+        self.live = LiveCallRegistry()
+        self.tasks = CallControlTasks()
+        self.local = LocalCallControl(self.live, self.tasks)
+        self.channel = hub.join(instance_id, self.local.serve, ack_timeout)
+
+
+async def _held_by(world: World, instance_id: str, state: RunState = RunState.RUNNING) -> None:
+    run = await world.store.runs.get(world.run_id)
+    assert run is not None
+    run.instance_id = instance_id
+    run.state = state
+    await world.store.runs.save(run)
+
+
+async def test_a_hangup_asked_of_one_instance_ends_the_call_another_holds(world: World):
+    other = Instance(world.hub, "instance-b")
+    other.live.register(world.run_id, world.call)
+    await _held_by(world, "instance-b")
+
+    requested = await HangUpRun(world.get_run(), world.control).execute(world.organization_id, world.run_id)
+    await _settled(other.tasks)
+
+    assert requested.action == "hangup"
+    assert world.provider.hung_up == [("acme.cloudonix.net", "S-1")]
+    assert world.call.ended_by == EndReason.AGENT_HANGUP
+    assert world.tasks.pending() == 0  # the holder acted, not the instance that was asked
+    await world.call.aclose()
+
+
+async def test_a_transfer_goes_to_the_holder_with_its_destination(world: World):
+    other = Instance(world.hub, "instance-b")
+    other.live.register(world.run_id, world.call)
+    await _held_by(world, "instance-b")
+
+    await TransferRun(world.get_run(), world.control).execute(
+        world.organization_id, world.run_id, "+15555550123"
+    )
+    await _settled(other.tasks)
+
+    assert world.provider.transfers == [("acme.cloudonix.net", "S-1", "+15555550123")]
+    assert world.call.ended_by == EndReason.TRANSFERRED
+    await world.call.aclose()
+
+
+async def test_the_holder_without_the_call_is_a_conflict(world: World):
+    Instance(world.hub, "instance-b")  # running, but the call is not live there
+    await _held_by(world, "instance-b")
+
+    with pytest.raises(CallNotLiveError):
+        await HangUpRun(world.get_run(), world.control).execute(world.organization_id, world.run_id)
+    with pytest.raises(CallNotLiveError):
+        await TransferRun(world.get_run(), world.control).execute(
+            world.organization_id, world.run_id, "+15555550123"
+        )
+    await world.call.aclose()
+
+
+async def test_a_holder_that_is_gone_is_unavailable_not_accepted(world: World):
+    await _held_by(world, "instance-gone")
+
+    with pytest.raises(HolderUnavailableError):
+        await HangUpRun(world.get_run(), world.control).execute(world.organization_id, world.run_id)
+    with pytest.raises(HolderUnavailableError):
+        await TransferRun(world.get_run(), world.control).execute(
+            world.organization_id, world.run_id, "+15555550123"
+        )
+    await world.call.aclose()
+
+
+async def test_a_holder_that_does_not_answer_in_time_is_unavailable(world: World):
+    stuck = asyncio.Event()
+
+    async def never_answers(_: ControlRequest) -> ControlAnswer:
+        await stuck.wait()
+        return ControlAnswer.TAKEN
+
+    world.hub.join("instance-b", never_answers)
+    control = CallControl(world.local, world.hub.join(HERE, world.local.serve, ack_timeout=0.2), HERE)
+    await _held_by(world, "instance-b")
+
+    began = asyncio.get_running_loop().time()
+    with pytest.raises(HolderUnavailableError):
+        await HangUpRun(world.get_run(), control).execute(world.organization_id, world.run_id)
+
+    assert asyncio.get_running_loop().time() - began >= 0.19  # waited for the bound, no sooner
+    await world.call.aclose()
+
+
+@pytest.mark.parametrize("state", [RunState.COMPLETED, RunState.FAILED])
+async def test_an_ended_run_is_a_conflict_without_asking_its_holder(world: World, state: RunState):
+    await _held_by(world, "instance-gone", state)  # a gone holder would be a 503 if it were asked
+
+    with pytest.raises(CallNotLiveError):
+        await HangUpRun(world.get_run(), world.control).execute(world.organization_id, world.run_id)
+    await world.call.aclose()
+
+
+async def test_another_organisation_is_told_not_found_before_any_instance_is_asked(world: World):
+    other = Instance(world.hub, "instance-b")
+    other.live.register(world.run_id, world.call)
+    await _held_by(world, "instance-b")
+
+    with pytest.raises(NotFoundError):
+        await HangUpRun(world.get_run(), world.control).execute(world.other_id, world.run_id)
+
+    assert other.tasks.pending() == 0
+    assert world.provider.hung_up == []
+    await world.call.aclose()
+
+
+async def test_the_holder_refuses_a_destination_it_would_not_accept_itself(world: World):
+    other = Instance(world.hub, "instance-b")
+    other.live.register(world.run_id, world.call)
+    request = ControlRequest(world.run_id, run_name(1), ControlAction.TRANSFER, "tel:+15555550123")
+
+    assert await world.hub.join(HERE, world.local.serve).ask("instance-b", request) is ControlAnswer.NOT_LIVE
+    assert other.tasks.pending() == 0
+    await world.call.aclose()
+
+
+async def test_an_instance_that_left_the_hub_no_longer_answers(world: World):
+    other = Instance(world.hub, "instance-b")
+    other.live.register(world.run_id, world.call)
+    request = ControlRequest(world.run_id, run_name(1), ControlAction.HANGUP)
+    asking = world.hub.join(HERE, world.local.serve)
+
+    assert await asking.ask("instance-b", request) is ControlAnswer.TAKEN
+    await _settled(other.tasks)
+    other.channel.close()
+    with pytest.raises(HolderUnavailableError):
+        await asking.ask("instance-b", request)
     await world.call.aclose()

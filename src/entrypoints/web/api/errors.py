@@ -30,6 +30,7 @@ from msgspec import UNSET
 from application.authentication import NotAuthenticatedError
 from application.live_calls import CallNotLiveError
 from application.management import ConfigurationExistsError, InvalidInputError, NotFoundError
+from application.ports.call_control import HolderUnavailableError
 from application.ports.credentials import UndecryptableCredentialError
 from application.ports.repositories import DuplicateError, StorageError
 from domain.agents import InvalidDefinitionError
@@ -64,7 +65,14 @@ ERROR_TABLE: tuple[tuple[type[Exception], ErrorRule], ...] = (
     (NotFoundError, ErrorRule(HTTP_404_NOT_FOUND, _not_found)),
     (
         CallNotLiveError,
-        ErrorRule(HTTP_409_CONFLICT, lambda _: "The run has no live call on this instance"),
+        ErrorRule(HTTP_409_CONFLICT, lambda _: "The run has no live call"),
+    ),
+    (
+        HolderUnavailableError,
+        ErrorRule(
+            HTTP_503_SERVICE_UNAVAILABLE,
+            lambda _: "The instance holding this call did not answer; try again",
+        ),
     ),
     (ConfigurationExistsError, ErrorRule(HTTP_409_CONFLICT, _own_message)),
     (DuplicateError, ErrorRule(HTTP_409_CONFLICT, lambda _: "It exists already")),
@@ -173,7 +181,7 @@ CONFLICT_EXISTS = {
 }
 CONFLICT_NOT_LIVE = {
     HTTP_409_CONFLICT: _spec(
-        "The run has no live call on this instance", "The run has no live call on this instance"
+        "The run has no live call (it ended, or never started)", "The run has no live call"
     )
 }
 UNPROCESSABLE = {
@@ -184,10 +192,16 @@ UNPROCESSABLE = {
 UNAVAILABLE = {
     HTTP_503_SERVICE_UNAVAILABLE: _spec("The database is not available", "The database is not available")
 }
+HOLDER_UNAVAILABLE = {
+    HTTP_503_SERVICE_UNAVAILABLE: _spec(
+        "The database is not available, or the instance holding the call did not answer",
+        "The instance holding this call did not answer; try again",
+    )
+}
 
 
 def responses(*groups: dict[int, ResponseSpec]) -> dict[int, ResponseSpec]:
     merged: dict[int, ResponseSpec] = {}
-    for group in (BAD_REQUEST, UNAUTHORIZED, *groups, UNAVAILABLE):
+    for group in (BAD_REQUEST, UNAUTHORIZED, UNAVAILABLE, *groups):  # a group may say more of 503
         merged.update(group)
     return merged

@@ -12,7 +12,13 @@ from application.authentication import Caller
 from application.management import GetRun
 from application.runs_control import HangUpRun, TransferRun
 from entrypoints.web.api.auth import SECURITY, require_api_key
-from entrypoints.web.api.errors import CONFLICT_NOT_LIVE, NOT_FOUND, UNPROCESSABLE, responses
+from entrypoints.web.api.errors import (
+    CONFLICT_NOT_LIVE,
+    HOLDER_UNAVAILABLE,
+    NOT_FOUND,
+    UNPROCESSABLE,
+    responses,
+)
 from entrypoints.web.api.schemas import MAX_ID, CallControlAccepted, Run, TransferRequest
 
 RunId = Annotated[int, Parameter(ge=1, le=MAX_ID, description="The run's id.")]
@@ -39,10 +45,11 @@ class RunController(Controller):
         status_code=HTTP_202_ACCEPTED,
         summary="Hang up the run's live call",
         response_description="The hang-up is under way.",
-        description="Ends the call through the provider's API, in the background: the answer comes at "
-        "once and the run shows the end (`agent_hangup`). 409 when the run has no live call on this "
-        "instance.",
-        responses=responses(NOT_FOUND, CONFLICT_NOT_LIVE),
+        description="Ends the call through the provider's API, in the background: the answer comes once "
+        "the instance holding the call (this one or another) has taken the request, and the run shows "
+        "the end (`agent_hangup`). 409 when the run has no live call; 503 when the instance holding it "
+        "did not answer in time.",
+        responses=responses(NOT_FOUND, CONFLICT_NOT_LIVE, HOLDER_UNAVAILABLE),
     )
     @inject
     async def hang_up(
@@ -56,9 +63,10 @@ class RunController(Controller):
         status_code=HTTP_202_ACCEPTED,
         summary="Transfer the run's live call",
         response_description="The transfer is under way.",
-        description="Moves the caller to `destination` through the provider's API, in the background. "
-        "409 when the run has no live call on this instance.",
-        responses=responses(NOT_FOUND, CONFLICT_NOT_LIVE, UNPROCESSABLE),
+        description="Moves the caller to `destination` through the provider's API, in the background, "
+        "once the instance holding the call has taken the request. 409 when the run has no live call; "
+        "503 when the instance holding it did not answer in time.",
+        responses=responses(NOT_FOUND, CONFLICT_NOT_LIVE, UNPROCESSABLE, HOLDER_UNAVAILABLE),
     )
     @inject
     async def transfer(
