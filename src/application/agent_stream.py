@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 from application import log_context
 from application.live_calls import LiveCallRegistry
 from application.ports.calls import AgentPipeline, AgentSession, CallOutcome, CallSocket
-from application.ports.repositories import CallRoute, CallRoutes, CallSlots, WorkflowRunRepository
+from application.ports.repositories import (
+    CallRoute,
+    CallRoutes,
+    CallSlots,
+    StorageError,
+    WorkflowRunRepository,
+)
 from application.ports.system import CallMetrics, Clock, NoCallMetrics, RunNumbers
 from application.providers import CallOpener, ProviderRegistry
 from application.run_journal import RunJournal
@@ -22,6 +28,7 @@ from domain.close_policy import (
     NORMAL_CLOSE,
     CallLimitReachedError,
     Close,
+    DatabaseUnavailableError,
     QuotaExceededError,
     ServiceUnavailableError,
     StreamRefusedError,
@@ -126,23 +133,26 @@ class AgentStream:
         workflow, organization = route.workflow, route.organization
         if organization is None or organization.id is None:
             return self._refused(WorkflowNotFoundError(detail="organisation missing"))
-        slot = await self._slots.acquire(  # 3
-            organization.id,
-            organization.max_concurrent_calls,
-            self._policy.instance_id,
-            self._clock.now(),
-            self._policy.slot_ttl_seconds,
-        )
+        try:
+            slot = await self._slots.acquire(  # 3
+                organization.id,
+                organization.max_concurrent_calls,
+                self._policy.instance_id,
+                self._clock.now(),
+                self._policy.slot_ttl_seconds,
+            )
+        except StorageError as exc:
+            return self._refused(DatabaseUnavailableError(detail=str(exc)))
         if slot is None:
             return self._refused(CallLimitReachedError())
         try:
             _check_quota(route)  # 4
             run = await self._mint(command.request, workflow)  # 5 and 6
         except StreamRefusedError as refusal:
-            await _shielded(self._slots.release(slot))
+            await _shielded(self._release(slot))
             return self._refused(refusal)
         except BaseException:
-            await _shielded(self._slots.release(slot))
+            await _shielded(self._release(slot))
             raise
         try:
             with log_context.bound(run_id=run.name, domain=command.request.domain):
@@ -155,7 +165,14 @@ class AgentStream:
                 )
                 return await self._run_call(command, socket, opener, workflow, run, accepted_at)
         finally:
-            await _shielded(self._slots.release(slot))
+            await _shielded(self._release(slot))
+
+    async def _release(self, slot: str) -> None:
+        """Free the slot; with the database down it stays until its lease expires (no crash)."""
+        try:
+            await self._slots.release(slot)
+        except StorageError as exc:
+            log.warning("slot_release_failed", extra={"detail": str(exc)})
 
     async def _find_route(self, request: AgentStreamRequest, client: str) -> CallRoute:
         guard = self._guard
@@ -163,7 +180,10 @@ class AgentStream:
             raise TooManyLookupFailuresError()
         route = None
         if request.agent_uuid is not None:
-            route = await self._routes.route(request.agent_uuid, month_start(self._clock.now()))
+            try:
+                route = await self._routes.route(request.agent_uuid, month_start(self._clock.now()))
+            except StorageError as exc:
+                raise DatabaseUnavailableError(detail=str(exc)) from exc
         if route is None or route.workflow.id is None:
             if guard is not None:
                 guard.record_failure(client, self._monotonic())
@@ -192,7 +212,10 @@ class AgentStream:
             instance_id=self._policy.instance_id,
         )
         run.start(run.created_at)  # 6: stored once, already running (one write less per call)
-        return await self._runs.add(run)
+        try:
+            return await self._runs.add(run)
+        except StorageError as exc:
+            raise DatabaseUnavailableError(detail=str(exc)) from exc
 
     async def _run_call(
         self,
