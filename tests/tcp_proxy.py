@@ -117,6 +117,10 @@ class TcpProxy:
             await asyncio.gather(self._pump(reader, upstream), self._pump(up_reader, writer))
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Only the proxy's own stop cancels this; ending quietly keeps asyncio's stream
+            # callback from logging the cancellation as an error.
+            return
         finally:
             self._tasks.discard(task)
             for side in (writer, upstream):
