@@ -30,6 +30,7 @@ from domain.close_policy import (
     NORMAL_CLOSE,
     CallLimitReachedError,
     Close,
+    DatabaseUnavailableError,
     DrainingError,
     QuotaExceededError,
     ServerBusyError,
@@ -143,13 +144,16 @@ class AgentStream:
         workflow, organization = route.workflow, route.organization
         if organization is None or organization.id is None:
             return self._refused(WorkflowNotFoundError(detail="organisation missing"))
-        slot = await self._slots.acquire(  # 3
-            organization.id,
-            organization.max_concurrent_calls,
-            self._policy.instance_id,
-            self._clock.now(),
-            self._policy.slot_ttl_seconds,
-        )
+        try:
+            slot = await self._slots.acquire(  # 3
+                organization.id,
+                organization.max_concurrent_calls,
+                self._policy.instance_id,
+                self._clock.now(),
+                self._policy.slot_ttl_seconds,
+            )
+        except StorageError as exc:
+            return self._refused(DatabaseUnavailableError(detail=str(exc)))
         if slot is None:
             return self._refused(CallLimitReachedError())
         try:
@@ -175,10 +179,12 @@ class AgentStream:
             await _shielded(self._release(slot))
 
     async def _release(self, slot: str) -> None:
+        """Free the slot; with the database down, the next heartbeat that reaches it does."""
         try:
             await self._slots.release(slot)
-        except StorageError:
-            self._life.release_later(slot)  # the next heartbeat retries; the lease keeps counting
+        except StorageError as exc:
+            self._life.release_later(slot)
+            log.warning("slot_release_failed", extra={"detail": str(exc)[:200]})
 
     async def _find_route(self, request: AgentStreamRequest, client: str) -> CallRoute:
         guard = self._guard
@@ -186,7 +192,10 @@ class AgentStream:
             raise TooManyLookupFailuresError()
         route = None
         if request.agent_uuid is not None:
-            route = await self._routes.route(request.agent_uuid, month_start(self._clock.now()))
+            try:
+                route = await self._routes.route(request.agent_uuid, month_start(self._clock.now()))
+            except StorageError as exc:
+                raise DatabaseUnavailableError(detail=str(exc)) from exc
         if route is None or route.workflow.id is None:
             if guard is not None:
                 guard.record_failure(client, self._monotonic())
@@ -215,7 +224,10 @@ class AgentStream:
             instance_id=self._policy.instance_id,
         )
         run.start(run.created_at)  # 6: stored once, already running (one write less per call)
-        return await self._runs.add(run)
+        try:
+            return await self._runs.add(run)
+        except StorageError as exc:
+            raise DatabaseUnavailableError(detail=str(exc)) from exc
 
     async def _run_call(
         self,
@@ -259,6 +271,8 @@ class AgentStream:
                 run.logs.update(call.control_logs())  # e.g. a failed provider hang-up
         except StreamRefusedError as exc:
             refusal = exc
+        except StorageError as exc:  # e.g. the handshake's configuration lookup; the end is retried
+            refusal = DatabaseUnavailableError(detail=str(exc)[:200])
         except asyncio.CancelledError:
             await _shielded(self._finish(run, None, ServiceUnavailableError(detail="cancelled")))
             raise

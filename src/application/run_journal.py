@@ -49,6 +49,8 @@ class RunJournal(CallJournal):
     async def _save_logged(self) -> None:
         try:
             await self.save()
+        except StorageError as exc:  # the run's end is stored later (and retried if need be)
+            log.warning("run_save_failed", extra={"error": str(exc)[:200]})
         except Exception:
             log.exception("run_save_failed")
 

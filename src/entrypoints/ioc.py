@@ -237,13 +237,15 @@ class SqlAdaptersProvider(Provider):
 
     @provide
     async def provide_engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, timeout=settings.db_timeout)
         yield engine
         await engine.dispose()
 
     @provide
-    def provide_sessionmaker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-        return create_sessionmaker(engine)
+    def provide_sessionmaker(
+        self, settings: Settings, engine: AsyncEngine
+    ) -> async_sessionmaker[AsyncSession]:
+        return create_sessionmaker(engine, transaction_timeout=settings.db_timeout)
 
     @provide
     def provide_credential_cipher(self, settings: Settings) -> CredentialCipher:
@@ -259,8 +261,8 @@ class SqlAdaptersProvider(Provider):
     api_keys = provide(SqlApiKeyRepository, provides=ApiKeyRepository)
 
     @provide
-    def provide_readiness(self, engine: AsyncEngine) -> Readiness:
-        return SqlReadiness(engine)
+    def provide_readiness(self, settings: Settings, engine: AsyncEngine) -> Readiness:
+        return SqlReadiness(engine, timeout=settings.db_timeout)
 
     @provide
     async def provide_call_control_channel(

@@ -34,6 +34,8 @@ __all__ = (
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_versions"  # advanced-alchemy's default, so its `alchemy` CLI agrees
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+DEFAULT_TIMEOUT_SECONDS = 5.0  # `AGENT_STREAM_DB_TIMEOUT`'s default
+TRANSACTION_TIMEOUT = "transaction_timeout"  # the sessionmaker `info` key the adapters read
 APPLIED_REVISIONS = "applied_revisions"  # the `Config.attributes` list env.py appends to
 
 
@@ -41,9 +43,14 @@ def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> AsyncEngine:
     """An async engine for `url`: SQLite gets WAL and foreign keys, PostgreSQL a checked pool.
 
+    On PostgreSQL every wait on the server is bounded by `timeout` seconds: connecting, waiting for
+    a pooled connection, and each statement (asyncpg's `command_timeout`, which also bounds the
+    rollback SQLAlchemy sends when a transaction is abandoned). A server that stops answering
+    then fails fast instead of hanging the caller; the connection that timed out is discarded.
+    SQLite keeps its own busy timeout (a local file has no network to stall).
     Statement parameters stay out of logs and error messages: they may hold credentials.
     """
     if _is_sqlite(url):
@@ -53,7 +60,13 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
-        url, hide_parameters=True, pool_size=10, max_overflow=10, pool_timeout=30, pool_recycle=1800
+        url,
+        hide_parameters=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=timeout,
+        pool_recycle=1800,
+        connect_args={"timeout": timeout, "command_timeout": timeout},
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     return engine
@@ -76,8 +89,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_sessionmaker(
+    engine: AsyncEngine, transaction_timeout: float | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`. With `transaction_timeout`, the SQL adapters bound each of their
+    transactions (pool wait, connect, statements, commit) by that many seconds on PostgreSQL."""
+    info = {TRANSACTION_TIMEOUT: transaction_timeout} if transaction_timeout is not None else {}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def make_config(url: str) -> Config:

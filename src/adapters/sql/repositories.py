@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from adapters.sql.database import TRANSACTION_TIMEOUT
 from adapters.sql.models import (
     ApiKeyRow,
     CallSlotRow,
@@ -223,19 +224,37 @@ _STORAGE_FAILURES: tuple[type[Exception], ...] = (
 class _SqlAdapter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._timeout = _transaction_timeout(sessions)
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        """A fresh session in a transaction that commits on exit; library errors become ours."""
+        """A fresh session in a transaction that commits on exit; library errors become ours.
+
+        With a transaction timeout (PostgreSQL), the whole transaction -- pool wait, connect,
+        statements, commit -- must finish within it, else `StorageError`. The connection it was
+        cancelled on is invalidated by SQLAlchemy and never returns to the pool.
+        """
         try:
-            async with self._sessions() as session, session.begin():
+            async with asyncio.timeout(self._timeout), self._sessions() as session, session.begin():
                 yield session
+        except TimeoutError as exc:  # ours above, or asyncpg's connect/command timeout
+            raise StorageError("TimeoutError: the database did not answer in time") from exc
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise DuplicateError(_describe(exc)) from exc
             raise StorageError(_describe(exc)) from exc
         except _STORAGE_FAILURES as exc:
             raise StorageError(_describe(exc)) from exc
+
+
+def _transaction_timeout(sessions: async_sessionmaker[AsyncSession]) -> float | None:
+    """The bound set by `create_sessionmaker`; none on SQLite, whose waits are local and whose
+    driver thread would go on with a cancelled statement anyway."""
+    bind = sessions.kw.get("bind")
+    if bind is None or bind.dialect.name == "sqlite":
+        return None
+    timeout = sessions.kw.get("info", {}).get(TRANSACTION_TIMEOUT)
+    return float(timeout) if timeout is not None else None
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:

@@ -10,7 +10,8 @@ from litestar import WebSocket, websocket
 from litestar.params import FromPath
 
 from application.agent_stream import AgentStream, AgentStreamCommand
-from domain.close_policy import INTERNAL_ERROR_CLOSE
+from application.ports.repositories import StorageError
+from domain.close_policy import INTERNAL_ERROR_CLOSE, DatabaseUnavailableError
 from domain.stream_request import AgentStreamRequest
 from entrypoints.web.socket import LitestarCallSocket
 
@@ -35,6 +36,9 @@ async def serve_stream(
         request = AgentStreamRequest.parse(agent_uuid, _first_values(socket), path_provider=provider)
         client = socket.client.host if socket.client else "unknown"
         close = await stream.execute(AgentStreamCommand(request=request, client=client), call_socket)
+    except StorageError as exc:  # a database fault the use case did not turn into a refusal
+        log.warning("stream_storage_failed", detail=str(exc))
+        close = DatabaseUnavailableError().close
     except Exception:
         log.exception("stream_crashed")
     finally:

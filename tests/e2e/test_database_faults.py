@@ -1,0 +1,242 @@
+"""A real `agent-stream serve` process whose PostgreSQL sits behind a fault-injecting TCP proxy.
+
+For each fault (refused, black-holed, restarted) a new stream closes 1011 "Service unavailable"
+within 5 s, `/ready` answers 503 and `/health` 200; once the fault ends the same process, never
+restarted, serves full calls again and `/ready` is 200. No run stays `running`, no slot is held,
+and the stream path logs no traceback. The runs are read from the database directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.sql.repositories import SqlCallSlots
+from tests.caller import CONNECTED, call, start_event, stop_event
+from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
+from tests.served import free_port
+from tests.standins.cloudonix import CloudonixStandIn
+from tests.tcp_proxy import Mode, TcpProxy
+
+DB_TIMEOUT = 1.0
+FAULT_BOUND = 5.0  # the issue's bound on a stream (and /ready) during a fault
+RECOVERY_BOUND = 15.0  # generous: the service only has to notice the database is back
+# Events the stream path logs; none of them may carry a traceback, and none may be a crash.
+CALLS = ("S-before", "S-after-refuse", "S-after-blackhole", "S-after-restart", "S-after-locks")
+STREAM_EVENTS = {
+    "stream_refused",
+    "stream_crashed",
+    "stream_storage_failed",
+    "slot_release_failed",
+    "call_crashed",
+    "run_save_failed",
+    "run_minted",
+    "call_started",
+    "call_ended",
+}
+
+
+@dataclasses.dataclass
+class Served:
+    base: str
+    line: Tenant
+    proxy: TcpProxy
+    log_path: Path
+    http: httpx.AsyncClient
+
+    def log_records(self) -> list[dict[str, Any]]:
+        records = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            records.append(record if isinstance(record, dict) else {"event": "<not json>", "text": line})
+        return records
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    url = make_url(database_url)
+    host = url.query.get("host") or url.host or "127.0.0.1"
+    with TcpProxy(str(host), url.port or 5432) as running:
+        yield running
+
+
+@pytest.fixture
+async def served(
+    tenants: TenantFactory,
+    cloudonix: CloudonixStandIn,
+    database_url: str,
+    proxy: TcpProxy,
+    tmp_path: Path,
+) -> AsyncIterator[Served]:
+    line = await tenants.create(max_concurrent_calls=2)
+    cloudonix.add_domain(line.domain, line.token, sessions=CALLS)
+    proxied = make_url(database_url).difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_STREAM_")}
+    env |= {
+        "AGENT_STREAM_DATABASE_URL": proxied.render_as_string(hide_password=False),
+        "AGENT_STREAM_CLOUDONIX_API_URL": cloudonix.url,
+        "AGENT_STREAM_SECRET_KEY": SECRET_KEY,
+        "AGENT_STREAM_DB_TIMEOUT": str(DB_TIMEOUT),
+        "AGENT_STREAM_LOG_FORMAT": "json",
+        "AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE": "0",
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for _ in range(300):
+                assert server.poll() is None, log_path.read_text()
+                try:
+                    if (await http.get("/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"serve did not become ready:\n{log_path.read_text()}")
+            yield Served(base, dataclasses.replace(line, app_url=base), proxy, log_path, http)
+            assert server.poll() is None, "the process must keep serving through every fault"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+async def _full_call(served: Served, session: str) -> None:
+    line = served.line
+    result = await call(
+        line.stream_url(), CONNECTED, start_event(session, account_sid=line.domain), stop_event(), timeout=15
+    )
+    assert (result.code, result.reason) == (1000, ""), (session, result)
+
+
+async def _stream_refused_within_bound(served: Served, label: str) -> None:
+    started = time.monotonic()
+    result = await call(
+        served.line.stream_url(),
+        CONNECTED,
+        start_event(f"S-{label}", account_sid=served.line.domain),
+        timeout=FAULT_BOUND + 5,
+    )
+    elapsed = time.monotonic() - started
+    assert (result.code, result.reason) == (1011, "Service unavailable"), (label, result)
+    assert elapsed < FAULT_BOUND, f"{label}: the stream took {elapsed:.1f}s to close"
+
+
+async def _refused_within_bound(served: Served, mode: Mode) -> None:
+    await _stream_refused_within_bound(served, mode)
+    started = time.monotonic()
+    assert (await served.http.get("/ready")).status_code == 503, mode
+    elapsed = time.monotonic() - started
+    assert elapsed < FAULT_BOUND, f"{mode}: /ready took {elapsed:.1f}s to answer"
+    assert (await served.http.get("/health")).status_code == 200, mode
+
+
+async def _ready_again(served: Served) -> None:
+    deadline = time.monotonic() + RECOVERY_BOUND
+    while (await served.http.get("/ready")).status_code != 200:
+        assert time.monotonic() < deadline, "/ready did not come back after the fault ended"
+        await asyncio.sleep(0.2)
+
+
+def _stream_tracebacks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Crashes and tracebacks of the stream path (the heartbeat's own lines are not judged here)."""
+
+    def bad(record: dict[str, Any]) -> bool:
+        event = record.get("event")
+        if event == "<not json>":
+            return "Traceback" in record.get("text", "")
+        if event in {"stream_crashed", "call_crashed"}:
+            return True
+        return event in STREAM_EVENTS and "exception" in record
+
+    return [record for record in records if bad(record)]
+
+
+async def test_refused_black_holed_and_restarted_database(
+    served: Served, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _full_call(served, "S-before")
+    for mode in ("refuse", "blackhole"):
+        served.proxy.set_mode(mode)
+        for _ in range(2):  # a second stream meets the same fault: it is no slower
+            await _refused_within_bound(served, mode)
+        served.proxy.set_mode("pass")
+        await _ready_again(served)
+        await _full_call(served, f"S-after-{mode}")
+
+    # A restart: every pooled connection is closed, and the server answers again at once.
+    served.proxy.set_mode("refuse")
+    served.proxy.set_mode("pass")
+    await _full_call(served, "S-after-restart")
+    assert (await served.http.get("/ready")).status_code == 200
+
+    runs = await served.line.all_runs()
+    assert sorted(run.logs["stream"]["session"] for run in runs) == sorted(CALLS[:4])
+    assert all(run.state.terminal for run in runs), [(run.name, run.state) for run in runs]
+    slots = SqlCallSlots(sessions)
+    assert await slots.live_count(served.line.organization_id, datetime.now(UTC)) == 0
+
+    records = served.log_records()
+    assert _stream_tracebacks(records) == []
+    refusals = [r for r in records if r.get("event") == "stream_refused" and r.get("close_code") == 1011]
+    assert len(refusals) == 4, refusals  # one plain line per refused stream, nothing more
+
+
+async def test_a_stalled_slot_acquire_or_run_insert_closes_1011_and_holds_nothing(
+    served: Served, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The database answers, but one write waits on a lock held elsewhere for longer than the
+    bound: the slot acquire (the organisation's row is locked), then the run insert (the runs
+    table is locked against writes). Each stream closes 1011 in time; no run, no slot is left."""
+    organization_id = served.line.organization_id
+    locks = {
+        "slot-acquire": "SELECT id FROM organizations WHERE id = :id FOR UPDATE",
+        "run-insert": "LOCK TABLE workflow_runs IN SHARE MODE",
+    }
+    for label, lock in locks.items():
+        async with sessions() as session, session.begin():
+            await session.execute(text(lock), {"id": organization_id})
+            await _stream_refused_within_bound(served, label)
+            assert (await served.http.get("/ready")).status_code == 200  # the database answers
+    await _full_call(served, "S-after-locks")
+
+    [run] = await served.line.all_runs()
+    assert run.logs["stream"]["session"] == "S-after-locks"
+    assert run.state.terminal
+    slots = SqlCallSlots(sessions)
+    assert await slots.live_count(organization_id, datetime.now(UTC)) == 0
+    records = served.log_records()
+    assert _stream_tracebacks(records) == []
+    details = [r.get("detail", "") for r in records if r.get("event") == "stream_refused"]
+    assert len(details) == 2, details
+    assert all("did not answer in time" in detail for detail in details), details
