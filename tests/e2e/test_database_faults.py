@@ -25,10 +25,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from websockets.asyncio.client import connect
 
 from adapters.sql.repositories import SqlCallSlots
+from domain.workflow_run import RunState
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
+from tests.media_caller import MediaCaller
 from tests.served import free_port
 from tests.standins.cloudonix import CloudonixStandIn
 from tests.tcp_proxy import Mode, TcpProxy
@@ -37,7 +40,8 @@ DB_TIMEOUT = 1.0
 FAULT_BOUND = 5.0  # the issue's bound on a stream (and /ready) during a fault
 RECOVERY_BOUND = 15.0  # generous: the service only has to notice the database is back
 # Events the stream path logs; none of them may carry a traceback, and none may be a crash.
-CALLS = ("S-before", "S-after-refuse", "S-after-blackhole", "S-after-restart", "S-after-locks")
+CALLS = ("S-before", "S-after-refuse", "S-after-blackhole", "S-after-restart", "S-after-locks", "S-mid-call")
+TTL = 3.0  # a heartbeat a second: what a call could not store is retried that soon
 STREAM_EVENTS = {
     "stream_refused",
     "stream_crashed",
@@ -98,6 +102,7 @@ async def served(
         "AGENT_STREAM_DB_TIMEOUT": str(DB_TIMEOUT),
         "AGENT_STREAM_LOG_FORMAT": "json",
         "AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE": "0",
+        "AGENT_STREAM_INSTANCE_TTL": str(TTL),
     }
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:
@@ -208,6 +213,9 @@ async def test_refused_black_holed_and_restarted_database(
 
     records = served.log_records()
     assert _stream_tracebacks(records) == []
+    # Nothing else floods the log either: no traceback at all, one heartbeat line per kind of fault.
+    assert [r for r in records if "exception" in r or "Traceback" in r.get("text", "")] == []
+    assert len([r for r in records if r.get("event") == "heartbeat_failed"]) <= 4
     refusals = [r for r in records if r.get("event") == "stream_refused" and r.get("close_code") == 1011]
     assert len(refusals) == 4, refusals  # one plain line per refused stream, nothing more
 
@@ -240,3 +248,34 @@ async def test_a_stalled_slot_acquire_or_run_insert_closes_1011_and_holds_nothin
     details = [r.get("detail", "") for r in records if r.get("event") == "stream_refused"]
     assert len(details) == 2, details
     assert all("did not answer in time" in detail for detail in details), details
+
+
+async def test_a_database_outage_mid_call_ends_the_run_once_the_database_is_back(
+    served: Served, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The caller hangs up while the database refuses: the run's end and the slot's release
+    cannot be stored then, and are by the heartbeat once the database answers again."""
+    line = served.line
+    async with connect(line.stream_url(), compression=None) as ws:
+        caller = MediaCaller(ws)
+        await caller.handshake("S-mid-call", account_sid=line.domain)
+        await caller.silence(0.5)
+        [live] = await line.all_runs()
+        assert live.state is RunState.RUNNING
+        served.proxy.set_mode("refuse")
+        await caller.stop()
+        assert await caller.closed(timeout=10) == (1000, "")
+    await asyncio.sleep(2 * TTL / 3)  # a beat or two while the database is still away
+    assert (await line.only_run()).state is RunState.RUNNING  # its end is still waiting
+    served.proxy.set_mode("pass")
+
+    ended = await line.ended_run(within=RECOVERY_BOUND)
+    assert (ended.state, ended.end_reason, ended.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
+    slots = SqlCallSlots(sessions)
+    assert await slots.live_count(line.organization_id, datetime.now(UTC)) == 0
+    records = served.log_records()
+    events = [record.get("event") for record in records]
+    assert "run_end_not_stored" in events
+    assert "run_end_stored_late" in events
+    assert "heartbeat_failed" in events
+    assert not any("Traceback" in record.get("text", "") for record in records)
