@@ -8,6 +8,7 @@ import dataclasses
 import signal
 import time
 
+import httpx
 from websockets.asyncio.client import connect
 
 from domain.workflow_run import RunState, WorkflowRun
@@ -116,3 +117,30 @@ async def test_a_second_signal_hangs_live_calls_up_through_cloudonix_at_once(
     for session in ("S-one", "S-two"):
         run = await _run_of(line, session, within=1)
         assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "drained", 1000)
+
+
+async def test_a_stalled_event_loop_refuses_new_streams_1013_until_it_recovers(
+    tenants: TenantFactory, cloudonix: CloudonixStandIn, database_url: str
+):
+    """Saturation made real: the process is stopped (SIGSTOP) for 2 s, so its loop wakes 2 s late,
+    as it would under a CPU it cannot keep up with. New streams are refused 1013 "Server busy" and
+    /ready answers 503 until the smoothed lag falls below the threshold again."""
+    line = await tenants.create()
+    cloudonix.add_domain(line.domain, line.token, sessions={"S-busy", "S-calm"})
+    env = serve_env(database_url, cloudonix.url, SECRET_KEY, busy_lag_ms="20")
+    async with serve_process(env) as instance, httpx.AsyncClient(base_url=instance.url) as http:
+        here = dataclasses.replace(line, app_url=instance.url)
+        instance.signal(signal.SIGSTOP)
+        await asyncio.sleep(2.0)
+        instance.signal(signal.SIGCONT)
+        busy = await call(here.stream_url(), CONNECTED, start_event("S-busy"), stop_event())
+        assert (busy.code, busy.reason) == (1013, "Server busy")
+        assert (await http.get("/ready")).status_code == 503
+        for _ in range(100):  # calm again within a few samples
+            if (await http.get("/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("/ready stayed 503 after the stall")
+        assert await _admitted(line, instance, "S-calm")
+    assert [run.logs["stream"]["session"] for run in await line.all_runs()] == ["S-calm"]
