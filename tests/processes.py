@@ -1,29 +1,38 @@
-"""Real `agent-stream serve` processes for tests that need several instances, signals or kill -9."""
+"""Real `agent-stream serve` processes, for tests that need several instances, signals or kill -9."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from tests.served import free_port
+
+STARTUP_SECONDS = 60.0  # a loaded machine imports Pipecat slowly
 
 
 @dataclass
 class ServeProcess:
     process: subprocess.Popen[bytes]
     port: int
+    log: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def logged(self) -> str:
+        return self.log.read_text(errors="replace") if self.log is not None else ""
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
         self.process.send_signal(sig)
@@ -33,18 +42,29 @@ class ServeProcess:
         self.process.kill()
         self.process.wait(timeout=10)
 
-    async def wait_healthy(self, within: float = 30.0) -> None:
-        async with httpx.AsyncClient() as http:
-            for _ in range(round(within / 0.1)):
+    def stop(self, within: float = 30.0) -> None:
+        """SIGTERM (the drain), then kill -9 if it lingers."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=within)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def wait_until(self, path: str = "/health", within: float = STARTUP_SECONDS) -> None:
+        """Until `path` answers 200; raises (with the log's tail) if the process exits first."""
+        deadline = time.monotonic() + within
+        with httpx.Client() as http:
+            while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"serve exited with {self.process.returncode}")
-                try:
-                    if (await http.get(f"{self.url}/health")).status_code == 200:
+                    raise RuntimeError(
+                        f"serve exited with {self.process.returncode}: {self.logged()[-2000:]}"
+                    )
+                with contextlib.suppress(httpx.TransportError):
+                    if http.get(f"{self.url}{path}").status_code == 200:
                         return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"serve on {self.port} did not answer /health")
+                time.sleep(0.1)
+        raise RuntimeError(f"serve on {self.port}: {path} did not answer 200 in {within} s")
 
     async def exited(self, within: float) -> int:
         for _ in range(round(within / 0.05)):
@@ -55,7 +75,8 @@ class ServeProcess:
 
 
 def serve_env(database_url: str, cloudonix_url: str, secret_key: str, **settings: str) -> dict[str, str]:
-    """The environment of a `serve` process: ours, minus any AGENT_STREAM_* of the caller."""
+    """The environment of a `serve` process: ours minus any AGENT_STREAM_* of the caller, then
+    `settings` (`drain_timeout="2"` sets AGENT_STREAM_DRAIN_TIMEOUT)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_STREAM_")}
     env |= {
         "AGENT_STREAM_DATABASE_URL": database_url,
@@ -68,23 +89,28 @@ def serve_env(database_url: str, cloudonix_url: str, secret_key: str, **settings
     return env
 
 
+def spawn_serve(env: Mapping[str, str], port: int | None = None, log: Path | None = None) -> ServeProcess:
+    """Start `agent-stream serve` on a loopback port (its output to `log`, else discarded)."""
+    port = port or free_port()
+    with log.open("wb") if log is not None else open(os.devnull, "wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT if log is not None else None,
+        )
+    return ServeProcess(process, port, log)
+
+
 @asynccontextmanager
 async def serve_process(
-    env: Mapping[str, str], port: int | None = None, *, command: str = "serve"
+    env: Mapping[str, str], port: int | None = None, log: Path | None = None
 ) -> AsyncIterator[ServeProcess]:
-    """`agent-stream serve` (or `demo`) on a free loopback port, healthy before it is yielded;
-    killed on the way out if the test left it running."""
-    port = port or free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "entrypoints.cli", command, "--port", str(port)],
-        env=dict(env),
-        stdout=subprocess.DEVNULL,
-    )
-    served = ServeProcess(process, port)
+    """`spawn_serve`, healthy before it is yielded; killed on the way out if still running."""
+    served = spawn_serve(env, port, log)
     try:
-        await served.wait_healthy()
+        await asyncio.to_thread(served.wait_until, "/health")
         yield served
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        if served.process.poll() is None:
+            served.kill()

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -32,7 +29,7 @@ from domain.workflow_run import RunState
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
-from tests.served import free_port
+from tests.processes import serve_env, spawn_serve
 from tests.standins.cloudonix import CloudonixStandIn
 from tests.tcp_proxy import Mode, TcpProxy
 
@@ -93,47 +90,25 @@ async def served(
     line = await tenants.create(max_concurrent_calls=2)
     cloudonix.add_domain(line.domain, line.token, sessions=CALLS)
     proxied = make_url(database_url).difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_STREAM_")}
-    env |= {
-        "AGENT_STREAM_DATABASE_URL": proxied.render_as_string(hide_password=False),
-        "AGENT_STREAM_CLOUDONIX_API_URL": cloudonix.url,
-        "AGENT_STREAM_SECRET_KEY": SECRET_KEY,
-        "AGENT_STREAM_DB_TIMEOUT": str(DB_TIMEOUT),
-        "AGENT_STREAM_LOG_FORMAT": "json",
-        "AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE": "0",
-        "AGENT_STREAM_INSTANCE_TTL": str(TTL),
-    }
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log_file:
-        server = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
+    env = serve_env(
+        proxied.render_as_string(hide_password=False),
+        cloudonix.url,
+        SECRET_KEY,
+        db_timeout=str(DB_TIMEOUT),
+        lookup_failures_per_minute="0",
+        instance_ttl=str(TTL),
+        busy_lag_ms="150",  # the default: admission stays on through the faults
+    )
+    log = tmp_path / "serve.log"
+    server = spawn_serve(env, log=log)
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            for _ in range(300):
-                assert server.poll() is None, log_path.read_text()
-                try:
-                    if (await http.get("/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"serve did not become ready:\n{log_path.read_text()}")
-            yield Served(base, dataclasses.replace(line, app_url=base), proxy, log_path, http)
-            assert server.poll() is None, "the process must keep serving through every fault"
+        await asyncio.to_thread(server.wait_until, "/ready")
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            line = dataclasses.replace(line, app_url=server.url)
+            yield Served(server.url, line, proxy, log, http)
+            assert server.process.poll() is None, "the process must keep serving through every fault"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
 
 
 async def _full_call(served: Served, session: str) -> None:

@@ -7,13 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,87 +24,48 @@ from domain.workflow_run import RunState, WorkflowRun, run_name
 from tests.caller import CONNECTED, Caller, start_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
+from tests.processes import ServeProcess, serve_env, spawn_serve
 from tests.served import free_port
 from tests.standins.cloudonix import CloudonixStandIn
 
 HOLDER_GONE = "The instance holding this call did not answer; try again"
 
 
-@dataclass
-class Instance:
-    name: str
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def serving(self, tenant: Tenant) -> Tenant:
-        """`tenant` as seen through this instance (its stream URLs point here)."""
-        return dataclasses.replace(tenant, app_url=self.base)
-
-    def logged(self) -> str:
-        return self.log.read_text(errors="replace")
+Pair = tuple[ServeProcess, ServeProcess]
 
 
-def _spawn(name: str, database_url: str, cloudonix: CloudonixStandIn, log: Path) -> Instance:
+def serving(instance: ServeProcess, tenant: Tenant) -> Tenant:
+    """`tenant` as seen through `instance` (its stream URLs point there)."""
+    return dataclasses.replace(tenant, app_url=instance.url)
+
+
+def _spawn(database_url: str, cloudonix: CloudonixStandIn, log: Path) -> ServeProcess:
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_STREAM_")}
-    env |= {
-        "AGENT_STREAM_DATABASE_URL": database_url,
-        "AGENT_STREAM_CLOUDONIX_API_URL": cloudonix.url,
-        "AGENT_STREAM_SECRET_KEY": SECRET_KEY,
-        "AGENT_STREAM_PUBLIC_URL": base,  # Cloudonix calls a transfer's callback back here
-        "AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE": "0",
-        "AGENT_STREAM_BUSY_LAG_MS": "0",  # a shared test machine must not look saturated
-        "AGENT_STREAM_DRAIN_TIMEOUT": "2",
-        "AGENT_STREAM_LOG_FORMAT": "json",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Instance(name, base, process, log)
-
-
-def _wait_healthy(instance: Instance) -> None:
-    with httpx.Client() as http:
-        for _ in range(600):  # 60 s: a loaded machine imports slowly
-            if instance.process.poll() is not None:
-                raise RuntimeError(f"{instance.name} exited: {instance.logged()[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if http.get(f"{instance.base}/health").status_code == 200:
-                    return
-            time.sleep(0.1)
-    raise RuntimeError(f"{instance.name} did not start")
-
-
-def _stop(instance: Instance) -> None:
-    if instance.process.poll() is None:
-        instance.process.send_signal(signal.SIGTERM)
-        try:
-            instance.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            instance.process.kill()
-            instance.process.wait()
+    env = serve_env(
+        database_url,
+        cloudonix.url,
+        SECRET_KEY,
+        public_url=f"http://127.0.0.1:{port}",  # Cloudonix calls a transfer's callback back here
+        lookup_failures_per_minute="0",
+        drain_timeout="2",
+    )
+    return spawn_serve(env, port, log)
 
 
 @pytest.fixture(scope="module")
 def instances(
     database_url: str, cloudonix_api: CloudonixStandIn, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Instance, Instance]]:
+) -> Iterator[Pair]:
     logs = tmp_path_factory.mktemp("instances")
-    a = _spawn("A", database_url, cloudonix_api, logs / "a.log")
-    b = _spawn("B", database_url, cloudonix_api, logs / "b.log")
+    a = _spawn(database_url, cloudonix_api, logs / "a.log")
+    b = _spawn(database_url, cloudonix_api, logs / "b.log")
     try:
-        _wait_healthy(a)
-        _wait_healthy(b)
+        a.wait_until("/health")
+        b.wait_until("/health")
         yield a, b
     finally:
-        _stop(a)
-        _stop(b)
+        a.stop()
+        b.stop()
 
 
 @pytest.fixture
@@ -158,10 +114,15 @@ async def _ended(tenant: Tenant, run_id: int | None, within: float = 15) -> Work
 
 
 async def _control(
-    http: httpx.AsyncClient, instance: Instance, tenant: Tenant, run_id: int | None, action: str, **body: str
+    http: httpx.AsyncClient,
+    instance: ServeProcess,
+    tenant: Tenant,
+    run_id: int | None,
+    action: str,
+    **body: str,
 ) -> httpx.Response:
     return await http.post(
-        f"{instance.base}/api/v1/runs/{run_id}/{action}", json=body or None, headers=tenant.auth
+        f"{instance.url}/api/v1/runs/{run_id}/{action}", json=body or None, headers=tenant.auth
     )
 
 
@@ -169,10 +130,13 @@ async def _control(
 
 
 async def test_a_hangup_asked_of_one_instance_ends_the_call_the_other_holds(
-    instances: tuple[Instance, Instance], line: Tenant, cloudonix: CloudonixStandIn, http: httpx.AsyncClient
+    instances: Pair,
+    line: Tenant,
+    cloudonix: CloudonixStandIn,
+    http: httpx.AsyncClient,
 ):
     a, b = instances
-    async with live_call(b.serving(line), cloudonix, "S-cross-hangup") as (caller, run):
+    async with live_call(serving(b, line), cloudonix, "S-cross-hangup") as (caller, run):
         response = await _control(http, a, line, run.id, "hangup")
 
         assert response.status_code == 202, response.text
@@ -188,10 +152,13 @@ async def test_a_hangup_asked_of_one_instance_ends_the_call_the_other_holds(
 
 
 async def test_a_transfer_asked_of_one_instance_moves_the_call_the_other_holds(
-    instances: tuple[Instance, Instance], line: Tenant, cloudonix: CloudonixStandIn, http: httpx.AsyncClient
+    instances: Pair,
+    line: Tenant,
+    cloudonix: CloudonixStandIn,
+    http: httpx.AsyncClient,
 ):
     a, b = instances
-    async with live_call(b.serving(line), cloudonix, "S-cross-transfer") as (caller, run):
+    async with live_call(serving(b, line), cloudonix, "S-cross-transfer") as (caller, run):
         response = await _control(http, a, line, run.id, "transfer", destination="sip:desk@example.com")
 
         assert response.status_code == 202, response.text
@@ -204,7 +171,7 @@ async def test_a_transfer_asked_of_one_instance_moves_the_call_the_other_holds(
 
     [dial] = cloudonix.dials
     assert dial.destination == "sip:desk@example.com"
-    assert (dial.callback or "").startswith(f"{b.base}/api/v1/telephony/cloudonix/transfer-result/")
+    assert (dial.callback or "").startswith(f"{b.url}/api/v1/telephony/cloudonix/transfer-result/")
     [move] = cloudonix.moves
     assert move.session == "S-cross-transfer"
     ended = await _ended(line, run.id)
@@ -212,7 +179,10 @@ async def test_a_transfer_asked_of_one_instance_moves_the_call_the_other_holds(
 
 
 async def test_a_holder_that_does_not_answer_is_503_not_a_silent_202(
-    instances: tuple[Instance, Instance], line: Tenant, cloudonix: CloudonixStandIn, http: httpx.AsyncClient
+    instances: Pair,
+    line: Tenant,
+    cloudonix: CloudonixStandIn,
+    http: httpx.AsyncClient,
 ):
     a, _ = instances
     now = datetime.now(UTC)
@@ -255,7 +225,7 @@ async def _listener_backends(database_url: str) -> list[int]:
 
 
 async def test_call_control_survives_the_listener_connections_being_killed(
-    instances: tuple[Instance, Instance],
+    instances: Pair,
     line: Tenant,
     cloudonix: CloudonixStandIn,
     http: httpx.AsyncClient,
@@ -271,7 +241,7 @@ async def test_call_control_survives_the_listener_connections_being_killed(
     finally:
         await connection.close()
 
-    async with live_call(b.serving(line), cloudonix, "S-after-kill") as (caller, run):
+    async with live_call(serving(b, line), cloudonix, "S-after-kill") as (caller, run):
         response = await _control(http, a, line, run.id, "hangup")
         for _ in range(10):  # a few seconds at most, while the listeners reconnect
             if response.status_code != 503:
@@ -311,7 +281,7 @@ async def _refusal(caller: Caller) -> tuple[int | None, str | None]:
 
 
 async def test_an_organisation_limit_of_two_holds_across_both_instances(
-    instances: tuple[Instance, Instance],
+    instances: Pair,
     tenants: TenantFactory,
     cloudonix: CloudonixStandIn,
 ):
@@ -319,9 +289,9 @@ async def test_an_organisation_limit_of_two_holds_across_both_instances(
     line = await tenants.create(max_concurrent_calls=2)
     cloudonix.add_domain(line.domain, line.token, sessions={"S-1", "S-2", "S-3a", "S-3b"})
 
-    async with live_call(a.serving(line), cloudonix, "S-1"), live_call(b.serving(line), cloudonix, "S-2"):
+    async with live_call(serving(a, line), cloudonix, "S-1"), live_call(serving(b, line), cloudonix, "S-2"):
         for instance, session in ((a, "S-3a"), (b, "S-3b")):
-            ws, caller = await _open(instance.serving(line), session)
+            ws, caller = await _open(serving(instance, line), session)
             async with ws:
                 assert await _refusal(caller) == (1008, "Concurrent call limit reached")
 
@@ -330,7 +300,7 @@ async def test_an_organisation_limit_of_two_holds_across_both_instances(
 
 
 async def test_a_burst_of_six_split_over_both_instances_admits_exactly_two(
-    instances: tuple[Instance, Instance],
+    instances: Pair,
     tenants: TenantFactory,
     cloudonix: CloudonixStandIn,
 ):
@@ -338,7 +308,7 @@ async def test_a_burst_of_six_split_over_both_instances_admits_exactly_two(
     line = await tenants.create(max_concurrent_calls=2)
     sessions = [f"S-burst-{n}" for n in range(6)]
     cloudonix.add_domain(line.domain, line.token, sessions=set(sessions))
-    targets = [(a if n % 2 else b).serving(line) for n in range(6)]
+    targets = [serving(a if n % 2 else b, line) for n in range(6)]
 
     opened = await asyncio.gather(*(_open(target, s) for target, s in zip(targets, sessions, strict=True)))
     try:
