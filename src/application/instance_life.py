@@ -92,6 +92,7 @@ class InstanceLife:
                 # Another instance found this one silent for longer than the TTL (the database was
                 # out of reach) and ended its runs; the calls still live here will store their end.
                 log.warning("instance_was_reaped", extra={"instance_id": identity.instance_id})
+                await self._instances.register(identity.instance_id, identity.name, now)
             await self._slots.heartbeat(identity.instance_id, now, identity.ttl_seconds)
             await self._retry_pending()
             await self._reap(previous_life=False)

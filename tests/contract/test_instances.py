@@ -121,12 +121,13 @@ async def test_runs_of_no_known_instance_are_reaped_once_older_than_the_ttl(back
     assert (await _stored(backend, young)).state is RunState.RUNNING
 
 
-async def test_a_reaped_instance_that_heartbeats_again_is_registered_again(backend: Backend) -> None:
+async def test_a_reaped_instance_s_heartbeat_says_so_and_it_can_register_again(backend: Backend) -> None:
     partitioned = _id("partitioned")
     await backend.instances.register(partitioned, _id("host"), T0)
     await backend.instances.reap(T0 + timedelta(seconds=TTL + 1), TTL)
 
     assert await backend.instances.heartbeat(partitioned, T0 + timedelta(seconds=TTL + 2)) is False
+    await backend.instances.register(partitioned, "host:8000", T0 + timedelta(seconds=TTL + 2))
     assert await backend.instances.heartbeat(partitioned, T0 + timedelta(seconds=TTL + 3)) is True
 
 

@@ -359,7 +359,6 @@ class InMemoryInstances(Instances):
     async def heartbeat(self, instance_id: str, now: datetime) -> bool:
         instance = self._instances.get(instance_id)
         if instance is None:
-            self._instances[instance_id] = _Instance("", _utc(now))
             return False
         instance.heartbeat_at = _utc(now)
         return True

@@ -611,8 +611,6 @@ class SqlInstances(_SqlAdapter, Instances):
             renewed = await _rowcount(
                 session, update(InstanceRow).where(InstanceRow.id == instance_id).values(heartbeat_at=now)
             )
-            if renewed == 0:  # reaped while this instance could not reach the database
-                session.add(InstanceRow(id=instance_id, name="", started_at=now, heartbeat_at=now))
             return renewed > 0
 
     async def deregister(self, instance_id: str) -> None:

@@ -177,7 +177,7 @@ class Instances(Protocol):
 
     @abstractmethod
     async def heartbeat(self, instance_id: str, now: datetime) -> bool:
-        """Renew this instance's row; False when it was gone (reaped), in which case it is re-inserted."""
+        """Renew this instance's row; False when it is gone (reaped): register it again."""
 
     @abstractmethod
     async def reap(
