@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 
 from domain.stream_events import MAX_CUSTOM_PARAMETERS, MAX_CUSTOM_VALUE_CHARS
 from domain.workflow_run import RunState
+from entrypoints.web.protocols import REQUEST_TIMEOUT
 from tests.caller import CONNECTED, Caller, call, start_event, stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.standins.cloudonix import CloudonixStandIn
@@ -336,12 +337,12 @@ async def test_a_start_of_4_mib_is_refused_by_the_websocket_size_limit(
     """Over the 1 MiB message limit (uvicorn_config), the WebSocket layer closes 1009 'message too big'
     before any of it is parsed; the run ends, the slot is free."""
     cloudonix.add_session(line.domain, "S-4m")
-    custom = {f"p{i}": "x" * 1000 for i in range(4 * 1024)}
+    custom = {f"cp{i}": "x" * 1000 for i in range(4 * 1024)}
     result = await call(line.stream_url(), CONNECTED, _start_with(session="S-4m", customParameters=custom))
     assert result.code == 1009
-    [run] = await _nothing_running(line)
+    run = await line.ended_run(within=5)  # the close may come before the run is even minted
     assert run.state is RunState.FAILED
-    assert not any(k.startswith("p") for k in run.initial_context)
+    assert not any(k.startswith("cp") for k in run.initial_context)
     await _line_is_free(line, cloudonix)
 
 
@@ -380,3 +381,85 @@ async def test_hostile_media_frames_are_counted_and_the_call_goes_on(
     assert run.state is RunState.COMPLETED
     assert sum(run.logs["media"]["bad_frames"].values()) == len(hostile)
     await _line_is_free(line, cloudonix)
+
+
+# --- HTTP hygiene: every request is answered or closed within a bound --------------------------------
+
+
+async def _exchange(app_url: str, raw: bytes, within: float = 5.0) -> bytes:
+    """Send `raw` on a fresh TCP connection; everything the server sends until it closes."""
+    host, port = app_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        await writer.drain()
+        async with asyncio.timeout(within):
+            return await reader.read()  # until EOF: the server must close
+    finally:
+        writer.close()
+
+
+def _upgrade(target: str) -> bytes:
+    return (
+        f"GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("size", [8_100, 9_000, 100_000])
+async def test_an_over_long_url_is_answered_414_and_closed(line: Tenant, app_url: str, size: int):
+    target = f"/api/v1/agent-stream/{line.agent_uuid}?Domain={line.domain}&pad=" + "x" * size
+    for raw in (_upgrade(target), f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode()):
+        answer = await _exchange(app_url, raw)
+        assert answer.startswith(b"HTTP/1.1 414 "), answer[:80]
+    assert await line.all_runs() == []
+
+
+async def test_too_many_or_too_large_header_fields_are_answered_431(app_url: str):
+    many = "".join(f"X-H{i}: v\r\n" for i in range(200))
+    large = f"X-Big: {'v' * 9000}\r\n"
+    for headers in (many, large):
+        answer = await _exchange(app_url, f"GET /health HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:80]
+
+
+async def test_a_websocket_request_websockets_cannot_parse_is_answered_or_closed(app_url: str, line: Tenant):
+    """httptools accepts it, websockets refuses it: before, nothing was sent and the socket stayed open."""
+    raw = _upgrade(f"/api/v1/agent-stream/{line.agent_uuid}").replace(
+        b"\r\n\r\n", b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    answer = await _exchange(app_url, raw)
+    assert not answer.startswith(b"HTTP/1.1 101")
+
+
+async def test_unfinished_requests_are_closed_within_the_bound_and_calls_go_on(
+    line: Tenant, cloudonix: CloudonixStandIn, app_url: str
+):
+    """Idle TCP, a head that stops half-way, a body that stops half-way: each is answered 408 or
+    closed within REQUEST_TIMEOUT (+ margin), while a WebSocket call open all along goes on."""
+    cloudonix.add_session(line.domain, "S-long")
+    idle = _exchange(app_url, b"", within=REQUEST_TIMEOUT + 10)
+    half_head = _exchange(
+        app_url, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ", within=REQUEST_TIMEOUT + 10
+    )
+    half_body = _exchange(
+        app_url,
+        b"POST /api/v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"name":',
+        within=REQUEST_TIMEOUT + 10,
+    )
+    payload = base64.b64encode(b"\xff" * 160).decode()
+    async with connect(line.stream_url(), compression=None) as ws:
+        caller = Caller(ws)
+        await caller.send(CONNECTED)
+        await caller.send(_start_with(session="S-long"))
+        answers = await asyncio.gather(idle, half_head, half_body)
+        assert answers[0] == b""
+        assert answers[1].startswith(b"HTTP/1.1 408 "), answers[1][:80]
+        assert not answers[2].startswith(b"HTTP/1.1 2")
+        await caller.send({"event": "media", "streamSid": "MZ-e2e", "media": {"payload": payload}})
+        await caller.send(stop_event())
+        result = await caller.wait_closed()
+    assert (result.code, result.reason) == (1000, "")
+    [run] = await _nothing_running(line)
+    assert run.state is RunState.COMPLETED
