@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 
@@ -463,3 +464,72 @@ async def test_unfinished_requests_are_closed_within_the_bound_and_calls_go_on(
     assert (result.code, result.reason) == (1000, "")
     [run] = await _nothing_running(line)
     assert run.state is RunState.COMPLETED
+
+
+# --- the REST API: deep JSON is a 4xx naming the field, never a 500 -----------------------------------
+
+
+def _deep(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+AGENT_BODIES = [
+    ("definition 100,000 deep", '{"name": "x", "definition": ' + _deep(100_000) + "}", 400, "definition"),
+    (
+        "a definition key 100,000 deep",
+        '{"name": "x", "definition": {"engine": "linetest", "x": ' + _deep(100_000) + "}}",
+        400,
+        "definition",
+    ),
+    (
+        "template variables 100,000 deep",
+        '{"name": "x", "definition": {"engine": "linetest"}, "template_context_variables": '
+        + _deep(100_000)
+        + "}",
+        400,
+        "template_context_variables",
+    ),
+    (
+        "definition 500 deep",
+        '{"name": "x", "definition": {"engine": "linetest", "x": ' + _deep(500) + "}}",
+        422,
+        "definition",
+    ),
+    (
+        "engine 900 deep",
+        '{"name": "x", "definition": {"engine": ' + "[" * 900 + "]" * 900 + "}}",
+        422,
+        "definition",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"), [b[1:] for b in AGENT_BODIES], ids=[b[0] for b in AGENT_BODIES]
+)
+async def test_deep_json_in_an_agent_body_is_a_4xx_naming_the_field(
+    api: httpx.AsyncClient, tenant: Tenant, body: str, status: int, field: str
+):
+    headers = {**tenant.auth, "content-type": "application/json"}
+    created = await api.post(
+        "/api/v1/agents", json={"name": "ok", "definition": {"engine": "linetest"}}, headers=tenant.auth
+    )
+    assert created.status_code == 201
+    for response in (
+        await api.post("/api/v1/agents", content=body, headers=headers),
+        await api.patch(f"/api/v1/agents/{created.json()['uuid']}", content=body, headers=headers),
+    ):
+        assert response.status_code == status, response.text
+        detail = response.json()["detail"]
+        assert f"{field}: must not be nested deeper than 32 levels" in detail
+    agents = (await api.get("/api/v1/agents", headers=tenant.auth)).json()
+    assert sorted(agent["name"] for agent in agents) == ["front desk", "ok"]  # nothing new, nothing changed
+
+
+async def test_deep_json_in_other_bodies_is_a_400(api: httpx.AsyncClient, tenant: Tenant):
+    headers = {**tenant.auth, "content-type": "application/json"}
+    for body in ("[" * 100_000 + "]" * 100_000, _deep(100_000)):
+        for path in ("/api/v1/runs/1/transfer", "/api/v1/telephony-configurations"):
+            response = await api.post(path, content=body, headers=headers)
+            assert response.status_code == 400, response.text
+            assert "must not be nested deeper than 32 levels" in response.json()["detail"]
