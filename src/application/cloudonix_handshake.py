@@ -129,7 +129,13 @@ class CloudonixHandshake(CallOpener):
 
     async def _read_handshake(self, socket: CallSocket) -> StreamStart:
         check_connected(decode_message(await self._receive(socket, "connected")))
-        return parse_start(decode_message(await self._receive(socket, "start")))
+        start = parse_start(decode_message(await self._receive(socket, "start")))
+        if start.dropped_parameters:  # counts only: the values are the caller's, maybe hostile
+            log.warning(
+                "custom_parameters_dropped",
+                extra={"kept": len(start.custom_parameters), "dropped": start.dropped_parameters},
+            )
+        return start
 
     async def _receive(self, socket: CallSocket, waiting_for: str) -> str | bytes:
         try:

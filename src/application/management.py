@@ -57,18 +57,26 @@ def _text(value: str, field_name: str, *, required: bool = True, max_length: int
     return stripped
 
 
+MAX_JSON_DEPTH = 32  # a definition is a few levels deep; deeper is an attack or a mistake
+
+
 def _json_document(value: Any, field_name: str) -> None:
-    """Text anywhere in a JSON document must be storable: no NUL characters (PostgreSQL refuses them)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidInputError(field_name, "must not contain NUL characters")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _json_document(key, field_name)
-            _json_document(item, field_name)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _json_document(item, field_name)
+    """Text anywhere in a JSON document must be storable: no NUL characters (PostgreSQL refuses
+    them); and the document is at most `MAX_JSON_DEPTH` levels deep (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidInputError(field_name, "must not contain NUL characters")
+        elif isinstance(item, dict | list | tuple):
+            if depth >= MAX_JSON_DEPTH:
+                raise InvalidInputError(field_name, f"must not be nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
 
 
 def _status(value: str) -> WorkflowStatus:
@@ -79,9 +87,8 @@ def _status(value: str) -> WorkflowStatus:
 
 
 def _definition(raw: dict[str, Any]) -> AgentDefinition:
-    definition = AgentDefinition.from_dict(raw)
-    _json_document(raw, "definition")
-    return definition
+    _json_document(raw, "definition")  # first: bounded depth before anything walks or prints it
+    return AgentDefinition.from_dict(raw)
 
 
 def _template_variables(raw: dict[str, Any]) -> dict[str, Any]:

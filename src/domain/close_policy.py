@@ -21,8 +21,13 @@ class CloseCode(IntEnum):
 
 
 def cap_reason(reason: str, limit: int = MAX_REASON_BYTES) -> str:
-    """Cut `reason` to at most `limit` UTF-8 bytes without splitting a character."""
-    encoded = reason.encode("utf-8")
+    """Cut `reason` to at most `limit` UTF-8 bytes without splitting a character (a lone
+    surrogate, which no UTF-8 can carry, becomes "?")."""
+    try:
+        encoded = reason.encode("utf-8")
+    except UnicodeEncodeError:
+        encoded = reason.encode("utf-8", errors="replace")
+        reason = encoded.decode("utf-8")
     if len(encoded) <= limit:
         return reason
     return encoded[:limit].decode("utf-8", errors="ignore")
@@ -85,6 +90,14 @@ class QuotaExceededError(RoutingRefusedError):
 
 class TooManyLookupFailuresError(RoutingRefusedError):
     reason = "Too many failed lookups"
+
+
+class InvalidStreamParameterError(RoutingRefusedError):
+    """A value of the stream URL holds a NUL, a control character or is over-long: refused
+    before anything is looked up or stored. The reason names the parameter, never the value."""
+
+    def __init__(self, name: str, *, where: str = "query", detail: str | None = None) -> None:
+        super().__init__(f"Invalid {where} parameter: {name}", detail=detail)
 
 
 # 1011: server-side failures -------------------------------------------------------------------
@@ -165,6 +178,10 @@ class ExpectedStartEventError(HandshakeError):
 
 class InvalidJsonError(HandshakeError):
     reason = "Invalid JSON in handshake message"
+
+
+class HandshakeMessageTooLargeError(HandshakeError):
+    reason = "Handshake message too large"
 
 
 class MissingStartMetadataError(HandshakeError):

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 from uuid import UUID
+
+from domain.close_policy import InvalidStreamParameterError
+from domain.untrusted_text import is_clean
+
+# A domain name is at most 253 characters; phone numbers, SIP URIs and call ids are far shorter.
+MAX_PARAMETER_CHARS: Final = 256
+
+
+def _checked(name: str, value: str, where: str = "query") -> str | None:
+    """`value` stripped (None when blank); refused when it holds a NUL, a surrogate or a control
+    character, or is longer than `MAX_PARAMETER_CHARS`."""
+    value = value.strip()
+    if len(value) > MAX_PARAMETER_CHARS:
+        raise InvalidStreamParameterError(name, where=where, detail=f"{len(value)} characters")
+    if not is_clean(value):
+        raise InvalidStreamParameterError(name, where=where, detail="control character")
+    return value or None
 
 
 def _first(query: Mapping[str, str], *names: str) -> str | None:
     for name in names:
         value = query.get(name)
-        if value is not None and value.strip():
-            return value.strip()
+        if value is not None and (checked := _checked(name, value)):
+            return checked
     return None
 
 
@@ -28,7 +46,9 @@ class AgentStreamRequest:
 
     `provider` comes from the path when the path names one, else from `?provider=`; it is
     lower-cased. `agent_uuid` is `None` when the path segment is not a UUID (the stream is then
-    refused as "Workflow not found"). Empty values count as absent.
+    refused as "Workflow not found"). Empty values count as absent. A value that holds a NUL, a
+    surrogate or a control character, or is over-long, is refused (`InvalidStreamParameterError`,
+    1008): it is never looked up, stored or echoed.
     """
 
     agent_uuid: UUID | None
@@ -42,7 +62,7 @@ class AgentStreamRequest:
     def parse(
         cls, agent_uuid: str, query: Mapping[str, str], path_provider: str | None = None
     ) -> AgentStreamRequest:
-        provider = path_provider.strip() if path_provider and path_provider.strip() else None
+        provider = _checked("provider", path_provider, where="path") if path_provider else None
         if provider is None:
             provider = _first(query, "provider")
         return cls(

@@ -21,11 +21,13 @@ from dishka import AsyncContainer
 from litestar import Litestar
 
 from application.live_calls import LiveCallRegistry, drain
+from entrypoints.web.protocols import BoundedHttpToolsProtocol, ClosingWebSocketsProtocol
 
 log = structlog.get_logger(__name__)
 
 FORCED_HANGUP_SECONDS = 10.0  # the drain's hang-ups, all at once (each provider call is bounded too)
 ENDING_GRACE_SECONDS = 5  # after the drain, for calls still storing their end
+WS_MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 class DrainingServer(uvicorn.Server):
@@ -74,13 +76,19 @@ def uvicorn_config(
     """The one uvicorn configuration (`serve`, `demo` and the tests' served app): sans-I/O
     websockets, no per-message deflate (providers don't use it), and no access log (its lines
     carry the raw path and query string). After a drain, calls still ending get
-    `graceful_shutdown_seconds` before their tasks are cancelled."""
+    `graceful_shutdown_seconds` before their tasks are cancelled.
+
+    Hostile clients (entrypoints.web.protocols): httptools and websockets-sansio with bounds: a
+    request must arrive whole within 10 s (else 408 or closed), a URL over 8,000 bytes is 414,
+    header fields over 32 KiB are 431, and a WebSocket message over 1 MiB closes the stream 1009
+    (a real media frame is ~200 bytes and a `start` ~1 KiB; uvicorn's default is 16 MiB)."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        ws="websockets-sansio",
-        http="httptools",
+        ws=ClosingWebSocketsProtocol,
+        http=BoundedHttpToolsProtocol,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
         loop=loop,
         lifespan="on",
         log_config=None,

@@ -11,7 +11,7 @@ from litestar.params import FromPath
 
 from application.agent_stream import AgentStream, AgentStreamCommand
 from application.ports.repositories import StorageError
-from domain.close_policy import INTERNAL_ERROR_CLOSE, DatabaseUnavailableError
+from domain.close_policy import INTERNAL_ERROR_CLOSE, DatabaseUnavailableError, StreamRefusedError
 from domain.stream_request import AgentStreamRequest
 from entrypoints.web.socket import LitestarCallSocket
 
@@ -33,7 +33,17 @@ async def serve_stream(
     call_socket = LitestarCallSocket(socket)
     close = INTERNAL_ERROR_CLOSE
     try:
-        request = AgentStreamRequest.parse(agent_uuid, _first_values(socket), path_provider=provider)
+        try:
+            request = AgentStreamRequest.parse(agent_uuid, _first_values(socket), path_provider=provider)
+        except StreamRefusedError as refusal:  # a hostile URL: refused before anything is stored
+            log.warning(
+                "stream_refused",
+                close_code=refusal.close.code,
+                close_reason=refusal.close.reason,
+                detail=refusal.detail,
+            )
+            close = refusal.close
+            return
         client = socket.client.host if socket.client else "unknown"
         close = await stream.execute(AgentStreamCommand(request=request, client=client), call_socket)
     except StorageError as exc:  # a database fault the use case did not turn into a refusal

@@ -87,3 +87,83 @@ def test_connected_and_json_checks():
         decode_message("{nope")
     with pytest.raises(cp.InvalidJsonError):
         decode_message("[1, 2]")
+
+
+# --- hostile input (issue 10) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 1000 + "]" * 1000,
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        '{"a":' * 40 + "1" + "}" * 40,
+        '{"n": ' + "9" * 5000 + "}",
+    ],
+    ids=["list 1000 deep", "object 5000 deep", "object 40 deep", "5000 digits"],
+)
+def test_deep_or_absurd_json_is_invalid_json(text):
+    with pytest.raises(cp.InvalidJsonError):
+        decode_message(text)
+
+
+def test_an_over_long_handshake_message_is_refused_before_parsing():
+    with pytest.raises(cp.HandshakeMessageTooLargeError):
+        decode_message('{"event": "start", "pad": "' + "x" * 200_000 + '"}')
+
+
+@pytest.mark.parametrize("field", ["session", "streamSid", "callSid"])
+@pytest.mark.parametrize("value", ["\ud800", "S\x00", "S\x07", "S" * 257, 10**300])
+def test_a_hostile_identifier_is_refused_never_replaced(field, value):
+    with pytest.raises(cp.MissingStreamIdentifiersError):
+        parse_start(start_event(**{field: value}))
+
+
+@pytest.mark.parametrize("value", ["\udfff", "acme\x00", "a" * 257])
+def test_a_hostile_account_sid_is_refused(value):
+    with pytest.raises(cp.MissingStartDomainError):
+        parse_start(start_event(accountSid=value))
+
+
+@pytest.mark.parametrize(
+    ("media_format", "reason"),
+    [
+        ({"sampleRate": "9" * 5000}, "Unsupported media format: sampleRate 9999999999999999"),
+        ({"sampleRate": "\u00b2"}, "Unsupported media format: sampleRate \u00b2"),
+        (
+            {"sampleRate": "\u0668\u0660\u0660\u0660"},
+            "Unsupported media format: sampleRate \u0668\u0660\u0660\u0660",
+        ),
+        ({"channels": "1" * 5000}, "Unsupported media format: channels 11111111"),
+        ({"encoding": "\ud800"}, "Unsupported media format: encoding ?"),
+        ({"encoding": "x\x00"}, "Unsupported media format: encoding x?"),
+        ({"encoding": ["audio/x-mulaw"]}, "Unsupported media format: encoding list"),
+    ],
+)
+def test_a_hostile_media_format_is_refused_with_a_safe_reason(media_format, reason):
+    fields = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1} | media_format
+    with pytest.raises(cp.UnsupportedMediaFormatError) as refused:
+        parse_start(start_event(mediaFormat=fields))
+    assert refused.value.close.reason == reason
+    refused.value.close.reason.encode("utf-8")  # always sendable
+
+
+def test_informative_fields_that_are_not_clean_are_dropped():
+    start = parse_start(
+        start_event(
+            **{"from": "+1\x00", "to": "\ud800", "context": "x" * 300, "tracks": ["in\x00", "inbound", 5]}
+        )
+    )
+    assert (start.caller_number, start.called_number, start.context, start.tracks) == (
+        None,
+        None,
+        None,
+        ("inbound",),
+    )
+
+
+def test_custom_parameters_are_cleaned_and_bounded():
+    custom = {f"k{i:03}": f"v{i}" for i in range(100)} | {"bad\x00": "x", "nul": "\x00"}
+    start = parse_start(start_event(customParameters=custom))
+    assert list(start.custom_parameters) == [f"k{i:03}" for i in range(64)]
+    assert start.dropped_parameters == 100 - 64 + 2

@@ -1,9 +1,12 @@
+import unicodedata
 from uuid import uuid4
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.stream_request import AgentStreamRequest
+from domain.close_policy import CloseCode, InvalidStreamParameterError
+from domain.stream_request import MAX_PARAMETER_CHARS, AgentStreamRequest
 
 
 def test_parses_the_spec_query():
@@ -36,7 +39,9 @@ def test_a_bad_uuid_and_empty_values_are_absent():
     assert (request.agent_uuid, request.provider, request.domain) == (None, None, None)
 
 
-query_values = st.one_of(st.none(), st.text(max_size=40))
+# Printable text (spaces included): what a URL may carry; NUL and control characters are refused below.
+clean_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)
+query_values = st.one_of(st.none(), clean_text)
 
 
 @given(
@@ -71,3 +76,47 @@ def test_parsing_never_fails_and_follows_the_precedence_rules(
     )
     assert request.call_id == expected_call_id
     assert request.domain == (domain.strip() if domain and domain.strip() else None)
+
+
+@pytest.mark.parametrize("name", ["Domain", "from", "to", "callId", "CallSid", "provider"])
+@pytest.mark.parametrize("value", ["\x00", "a\x00b", "\x01", "x\x7f", "\x9b", "\ud800", "+1555\n0100"])
+def test_a_control_character_or_surrogate_in_a_value_is_refused_1008_naming_it(name, value):
+    with pytest.raises(InvalidStreamParameterError) as refused:
+        AgentStreamRequest.parse(str(uuid4()), {name: value})
+    assert refused.value.close.code == CloseCode.POLICY_VIOLATION
+    assert refused.value.close.reason == f"Invalid query parameter: {name}"
+
+
+def test_an_over_long_value_is_refused_and_the_path_provider_too():
+    with pytest.raises(InvalidStreamParameterError, match="Invalid query parameter: from"):
+        AgentStreamRequest.parse(str(uuid4()), {"from": "1" * (MAX_PARAMETER_CHARS + 1)})
+    assert AgentStreamRequest.parse(str(uuid4()), {"from": "1" * MAX_PARAMETER_CHARS}).caller_number
+    with pytest.raises(InvalidStreamParameterError, match="Invalid path parameter: provider"):
+        AgentStreamRequest.parse(str(uuid4()), {}, path_provider="cloud\x00nix")
+
+
+@given(
+    agent=st.text(max_size=50),
+    values=st.dictionaries(
+        st.sampled_from(["Domain", "from", "to", "callId", "CallSid", "provider"]), st.text(max_size=300)
+    ),
+)
+def test_parsing_any_text_either_succeeds_clean_or_refuses_1008(agent, values):
+    try:
+        request = AgentStreamRequest.parse(agent, values)
+    except InvalidStreamParameterError as refused:
+        refusal = refused.close
+    else:
+        refusal = None
+    if refusal is not None:
+        assert refusal.code == CloseCode.POLICY_VIOLATION
+        return
+    for value in (
+        request.domain,
+        request.call_id,
+        request.caller_number,
+        request.called_number,
+        request.provider,
+    ):
+        assert value is None or len(value) <= MAX_PARAMETER_CHARS
+        assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in value or "")

@@ -6,6 +6,8 @@ trace. Anything not in the table is logged and answered 500 with a generic detai
 
 from __future__ import annotations
 
+import re
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +142,56 @@ def _route_name(request: Request[Any, Any, Any]) -> str | None:
     return getattr(request.scope.get("route_handler"), "handler_name", None)
 
 
+MAX_BODY_DEPTH = 32  # as application.management.MAX_JSON_DEPTH
+_SCANNED_BYTES = 1024 * 1024
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def handle_recursion_error(request: Request[Any, Any, Any], exc: RecursionError) -> Response[ErrorBody]:
+    """A JSON body nested past the decoder's recursion limit is the client's mistake (400, naming
+    the top-level field that holds the nesting); any other RecursionError is ours (500)."""
+    if not _raised_by_the_body_decoder(exc):
+        return handle_unexpected(request, exc)
+    body = getattr(request, "_body", None)  # Litestar's cache of the body it failed to decode
+    field = _deep_field(body, MAX_BODY_DEPTH) if isinstance(body, bytes) else None
+    where = f"{field}: " if field else "the JSON body "
+    detail = f"Invalid request: {where}must not be nested deeper than {MAX_BODY_DEPTH} levels"
+    return _json(HTTP_400_BAD_REQUEST, ErrorBody(detail=detail))
+
+
+def _raised_by_the_body_decoder(exc: BaseException) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and frames[-1].name == "decode_json" and "litestar" in frames[-1].filename
+
+
+def _deep_field(body: bytes, limit: int) -> str | None:
+    """The top-level key under which `body` first nests deeper than `limit` (a byte scan that
+    stops there, over at most the first MiB), if it is a plain field name."""
+    depth, in_string, escaped = 0, False, False
+    start, candidate, key = 0, b"", b""
+    for index, byte in enumerate(body[:_SCANNED_BYTES]):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+                candidate = body[start:index] if depth == 1 else candidate
+        elif byte == 0x22:
+            in_string, start = True, index + 1
+        elif byte == 0x3A and depth == 1:  # colon: the string before it was a top-level key
+            key = candidate
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                name = key.decode("ascii", errors="replace")
+                return name if _FIELD_NAME.fullmatch(name) else None
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return None
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.error("request_crashed", error=type(exc).__name__, route=_route_name(request), exc_info=exc)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, ErrorBody(detail="Internal server error"))
@@ -149,6 +201,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: handle_validation_error,
     HTTPException: handle_http_error,
     **{kind: handle_application_error for kind, _ in ERROR_TABLE},
+    RecursionError: handle_recursion_error,
     Exception: handle_unexpected,
 }
 
