@@ -118,6 +118,12 @@ class AgentStream:
         self._metrics.stream_ended(close.code)
         return close
 
+    def refuse(self, refusal: StreamRefusedError) -> Close:
+        """A stream refused before it could be routed (its URL): logged and counted like any other."""
+        close = self._refused(refusal)
+        self._metrics.stream_ended(close.code)
+        return close
+
     async def _execute(self, command: AgentStreamCommand, socket: CallSocket, accepted_at: float) -> Close:
         request = command.request
         with log_context.bound(provider=request.provider):

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+MAX_CALL_SECONDS_LIMIT = 86_400  # a day: longer is a mistake, not a call
 DEFAULT_MAX_CALL_SECONDS = 600
 KNOWN_ENGINES = frozenset({"linetest", "pipecat"})
 
@@ -43,8 +44,14 @@ class AgentDefinition:
         if engine not in KNOWN_ENGINES:
             raise InvalidDefinitionError("engine", f"unknown engine {engine!r}")
         max_seconds = raw.get("max_call_seconds", DEFAULT_MAX_CALL_SECONDS)
-        if isinstance(max_seconds, bool) or not isinstance(max_seconds, int) or max_seconds <= 0:
-            raise InvalidDefinitionError("max_call_seconds", "must be a positive integer")
+        if (
+            isinstance(max_seconds, bool)
+            or not isinstance(max_seconds, int)
+            or not 0 < max_seconds <= MAX_CALL_SECONDS_LIMIT
+        ):
+            raise InvalidDefinitionError(
+                "max_call_seconds", f"must be a whole number of seconds from 1 to {MAX_CALL_SECONDS_LIMIT}"
+            )
         greeting = raw.get("greeting")
         if greeting is not None and not isinstance(greeting, str):
             raise InvalidDefinitionError("greeting", "must be a string")

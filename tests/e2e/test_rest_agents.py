@@ -71,6 +71,8 @@ async def test_create_fills_the_defaults(api: httpx.AsyncClient, tenant: Tenant)
         ({"engine": "linetest", "max_call_seconds": -5}, "definition.max_call_seconds"),
         ({"engine": "linetest", "max_call_seconds": 0}, "definition.max_call_seconds"),
         ({"engine": "linetest", "max_call_seconds": "600"}, "definition.max_call_seconds"),
+        ({"engine": "linetest", "max_call_seconds": 10**400}, "definition.max_call_seconds"),
+        ({"engine": "linetest", "max_call_seconds": 86_401}, "definition.max_call_seconds"),
         ({"engine": "linetest", "greeting": 7}, "definition.greeting"),
         ({"engine": "linetest", "notes": "nul \u0000 inside"}, "definition"),
     ],

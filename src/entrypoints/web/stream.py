@@ -36,13 +36,7 @@ async def serve_stream(
         try:
             request = AgentStreamRequest.parse(agent_uuid, _first_values(socket), path_provider=provider)
         except StreamRefusedError as refusal:  # a hostile URL: refused before anything is stored
-            log.warning(
-                "stream_refused",
-                close_code=refusal.close.code,
-                close_reason=refusal.close.reason,
-                detail=refusal.detail,
-            )
-            close = refusal.close
+            close = stream.refuse(refusal)
             return
         client = socket.client.host if socket.client else "unknown"
         close = await stream.execute(AgentStreamCommand(request=request, client=client), call_socket)
