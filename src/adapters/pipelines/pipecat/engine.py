@@ -96,6 +96,7 @@ from application.ports.calls import (
     DtmfIn,
     StopIn,
 )
+from application.ports.repositories import StorageError
 from domain.agents import AgentDefinition
 from domain.close_policy import Close, CloseCode
 from domain.workflow_run import EndReason
@@ -639,6 +640,8 @@ class PipecatSession(AgentSession):
             if entries:
                 try:
                     await self._journal.append(entries)
+                except StorageError as exc:  # the database is away: the run's end is stored later
+                    log.warning("journal_write_failed", error=str(exc)[:200])
                 except Exception:
                     log.exception("journal_write_failed")
 
