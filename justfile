@@ -48,3 +48,13 @@ bench *ARGS:
 # the pipecat engine's benchmark: start-up, voice-to-voice, and the load ladder (docs/benchmarks.md)
 bench-pipecat *ARGS:
     bash bench/pipecat.sh {{ARGS}}
+
+# the soak of bench/: 50 calls of 20 s kept going for 10 minutes on PostgreSQL, the server sampled
+# (env DURATION, CALLS, CALL_SECONDS; docs/benchmarks.md)
+soak:
+    bash bench/soak.sh
+
+# admission past saturation: one instance driven to 3x what it holds, the excess refused 1013
+# (env BUSY_LAG_MS; docs/benchmarks.md)
+admission *LEVELS:
+    bash bench/admission.sh {{LEVELS}}

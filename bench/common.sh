@@ -38,14 +38,15 @@ bench_agent() {
 }
 
 # The stand-in Cloudonix API on CX_PORT (any session validates) and the server on PORT, pinned to
-# core 1 (SERVER_PID, CX_PID); returns once the server answers /health.
+# core 1 (SERVER_PID, CX_PID); returns once the server answers /health. SERVER_CMD replaces
+# `agent-stream` (bench/soak.sh serves through bench/serve_counted.py to count asyncio tasks).
 bench_serve() {
   .venv/bin/python -m entrypoints.standins.cloudonix --port "$CX_PORT" --token bench-token-0123456789 \
     --domain acme > "$OUT/cloudonix.log" 2>&1 &
   CX_PID=$!
   export AGENT_STREAM_CLOUDONIX_API_URL="http://127.0.0.1:$CX_PORT" AGENT_STREAM_LOG_FORMAT=json
   export AGENT_STREAM_LOOKUP_FAILURES_PER_MINUTE=0
-  taskset -c 1 .venv/bin/agent-stream serve --port "$PORT" > "$OUT/server.log" 2>&1 &
+  taskset -c 1 ${SERVER_CMD:-.venv/bin/agent-stream} serve --port "$PORT" > "$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 }
