@@ -162,6 +162,7 @@ class AgentStream:
             return self._refused(DatabaseUnavailableError(detail=str(exc)))
         if slot is None:
             return self._refused(CallLimitReachedError())
+        self._life.hold_slot(slot)
         try:
             _check_quota(route)  # 4
             run = await self._mint(command.request, workflow)  # 5 and 6
@@ -189,8 +190,10 @@ class AgentStream:
         try:
             await self._slots.release(slot)
         except StorageError as exc:
-            self._life.release_later(slot)
+            self._life.drop_slot(slot, released=False)
             log.warning("slot_release_failed", extra={"detail": str(exc)[:200]})
+        else:
+            self._life.drop_slot(slot, released=True)
 
     async def _find_route(self, request: AgentStreamRequest, client: str) -> CallRoute:
         guard = self._guard
@@ -231,9 +234,12 @@ class AgentStream:
         )
         run.start(run.created_at)  # 6: stored once, already running (one write less per call)
         try:
-            return await self._runs.add(run)
-        except StorageError as exc:
+            run = await self._runs.add(run)
+        except StorageError as exc:  # if it was stored after all, the heartbeat's reaper ends it
             raise DatabaseUnavailableError(detail=str(exc)) from exc
+        assert run.id is not None  # noqa: S101 - set by the store
+        self._life.hold_run(run.id)
+        return run
 
     async def _run_call(
         self,
@@ -316,8 +322,10 @@ class AgentStream:
         try:
             await (journal.store_end() if journal is not None else store_end(self._runs, run))
         except StorageError as exc:
-            self._life.store_end_later(run)  # stored by the next heartbeat that reaches the database
+            self._life.drop_run(run, stored=False)  # stored by the next beat that reaches the database
             log.warning("run_end_not_stored", extra={"error": str(exc)[:200]})
+        else:
+            self._life.drop_run(run, stored=True)
         log.info(
             "call_ended",
             extra={

@@ -16,7 +16,13 @@ import logging
 from dataclasses import dataclass
 
 from application.failure_log import FailureLog
-from application.ports.repositories import CallSlots, Instances, StorageError, WorkflowRunRepository
+from application.ports.repositories import (
+    CallSlots,
+    Instances,
+    Reaper,
+    StorageError,
+    WorkflowRunRepository,
+)
 from application.ports.system import Clock
 from application.run_journal import store_end
 from domain.workflow_run import WorkflowRun
@@ -52,23 +58,41 @@ class InstanceLife:
         self._runs = runs
         self._clock = clock
         self._registered = False
+        self._slots_held: set[str] = set()
+        self._runs_held: set[int] = set()
         self._releases: set[str] = set()
         self._ends: dict[int, WorkflowRun] = {}
         self._failures = FailureLog(log, "heartbeat_failed", "heartbeat_recovered")
 
-    # what calls hand over when the database failed them ----------------------------------------
+    # what the calls hold, and what they hand over when the database failed them ----------------
 
-    def release_later(self, slot_id: str) -> None:
-        """A slot whose release failed: released at the next beat (until then it is renewed with
-        the others, so it keeps counting; after a crash the reaper frees it)."""
-        self._releases.add(slot_id)
+    def hold_slot(self, slot_id: str) -> None:
+        """A live call's slot: its lease is renewed at every beat until `drop_slot`."""
+        self._slots_held.add(slot_id)
 
-    def store_end_later(self, run: WorkflowRun) -> None:
-        """A run whose end could not be stored: stored at the next beat that reaches the database."""
-        if run.id is not None:
+    def drop_slot(self, slot_id: str, released: bool) -> None:
+        """The call is done with its slot; when its release failed (`released` false), the next
+        beats retry it. Either way its lease is no longer renewed, so it expires by itself."""
+        self._slots_held.discard(slot_id)
+        if not released:
+            self._releases.add(slot_id)
+
+    def hold_run(self, run_id: int) -> None:
+        """A live call's run: the reaper leaves it alone until `drop_run`."""
+        self._runs_held.add(run_id)
+
+    def drop_run(self, run: WorkflowRun, stored: bool) -> None:
+        """The call has ended its run; when the end could not be stored (`stored` false), the next
+        beat that reaches the database stores it (the run stays held until then)."""
+        if run.id is None:
+            return
+        if stored:
+            self._runs_held.discard(run.id)
+        else:
             self._ends[run.id] = run
 
     def pending(self) -> int:
+        """Stores still to be made for calls that have ended."""
         return len(self._releases) + len(self._ends)
 
     # the beat ---------------------------------------------------------------------------------
@@ -93,7 +117,7 @@ class InstanceLife:
                 # out of reach) and ended its runs; the calls still live here will store their end.
                 log.warning("instance_was_reaped", extra={"instance_id": identity.instance_id})
                 await self._instances.register(identity.instance_id, identity.name, now)
-            await self._slots.heartbeat(identity.instance_id, now, identity.ttl_seconds)
+            await self._slots.renew(self._slots_held, now, identity.ttl_seconds)
             await self._retry_pending()
             await self._reap(previous_life=False)
         except StorageError as exc:
@@ -108,19 +132,22 @@ class InstanceLife:
         for run_id, run in list(self._ends.items()):
             await store_end(self._runs, run)
             del self._ends[run_id]
+            self._runs_held.discard(run_id)
             log.info("run_end_stored_late", extra={"run_id": run.name, "state": str(run.state)})
 
     async def _reap(self, previous_life: bool) -> None:
         identity = self.identity
-        reaped = await self._instances.reap(
-            self._clock.now(),
-            identity.ttl_seconds,
-            previous_life_of=(identity.instance_id, identity.name) if previous_life else None,
-        )
+        reaper = Reaper(identity.instance_id, identity.name, frozenset(self._runs_held), previous_life)
+        reaped = await self._instances.reap(self._clock.now(), identity.ttl_seconds, reaper)
         if reaped:
             log.warning(
                 "instances_reaped",
-                extra={"instances": reaped.instances, "runs": reaped.runs, "slots": reaped.slots},
+                extra={
+                    "instances": reaped.instances,
+                    "runs": reaped.runs,
+                    "slots": reaped.slots,
+                    "abandoned_runs": reaped.abandoned,
+                },
             )
 
     async def end(self) -> None:

@@ -50,6 +50,9 @@ INTERNAL_ERROR_CLOSE = Close(CloseCode.INTERNAL_ERROR, "Internal server error")
 # What a run records when its instance died under it: no close frame went out (the process was
 # gone); another instance ended the run once the dead one's heartbeat was older than the TTL.
 INSTANCE_LOST_CLOSE = Close(CloseCode.INTERNAL_ERROR, "Instance lost")
+# What a run records when its stream was refused for a database that answered too late, after the
+# run's insert had in fact gone through: its own instance ends it once no call holds it.
+ABANDONED_CLOSE = Close(CloseCode.INTERNAL_ERROR, "Service unavailable")
 
 
 class StreamRefusedError(Exception):

@@ -88,13 +88,14 @@ async def test_an_expired_lease_frees_the_slot(backend: Backend) -> None:
     assert await backend.slots.acquire(organization_id, 1, "instance-b", expiry, TTL) is not None
 
 
-async def test_heartbeat_renews_the_instances_slots_only(backend: Backend) -> None:
+async def test_renew_extends_the_named_slots_only(backend: Backend) -> None:
     organization_id = await _organization_id(backend)
-    assert await backend.slots.acquire(organization_id, 5, "alive", NOW, TTL)
-    assert await backend.slots.acquire(organization_id, 5, "alive", NOW, TTL)
+    held = [await backend.slots.acquire(organization_id, 5, "alive", NOW, TTL) for _ in range(2)]
+    assert await backend.slots.acquire(organization_id, 5, "alive", NOW, TTL)  # a slot it lost track of
     assert await backend.slots.acquire(organization_id, 5, "silent", NOW, TTL)
 
-    await backend.slots.heartbeat("alive", NOW + timedelta(seconds=20), TTL)
+    await backend.slots.renew([slot for slot in held if slot], NOW + timedelta(seconds=20), TTL)
+    await backend.slots.renew([], NOW + timedelta(seconds=20), TTL)  # nothing held: nothing to do
 
     later = NOW + timedelta(seconds=40)
     assert await backend.slots.live_count(organization_id, later) == 2

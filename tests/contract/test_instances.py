@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from application.ports.repositories import Reaper
 from application.run_journal import store_end
 from domain.close_policy import NORMAL_CLOSE
 from domain.workflow_run import RunState, WorkflowRun
@@ -102,7 +103,8 @@ async def test_a_restarted_instance_reaps_its_previous_life_at_once(backend: Bac
     run = await _live_run(backend, before)
     await backend.instances.register(after, name, T0 + timedelta(seconds=2))
 
-    reaped = await backend.instances.reap(T0 + timedelta(seconds=2), TTL, previous_life_of=(after, name))
+    reaper = Reaper(after, name, previous_life=True)
+    reaped = await backend.instances.reap(T0 + timedelta(seconds=2), TTL, reaper)
 
     assert reaped.instances >= 1
     assert (await _stored(backend, run)).end_reason == "instance_lost"
@@ -159,3 +161,29 @@ async def test_a_run_s_end_is_stored_even_when_its_extras_cannot_be(backend: Bac
     stored = await _stored(backend, run)
     assert (stored.state, stored.end_reason, stored.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
     assert stored.duration_seconds == 12.0
+
+
+async def test_the_reaper_s_own_runs_that_no_call_holds_are_ended_once_older_than_the_ttl(
+    backend: Backend,
+) -> None:
+    me = _id("me")
+    await backend.instances.register(me, _id("host"), T0)
+    held = await _live_run(backend, me)
+    abandoned = await _live_run(backend, me)  # its insert committed after the call gave up on it
+    young = await _live_run(backend, me, started=T0 + timedelta(seconds=20))
+    assert held.id is not None
+    later = T0 + timedelta(seconds=TTL + 10)
+    await backend.instances.heartbeat(me, later)
+
+    reaped = await backend.instances.reap(later, TTL, Reaper(me, "host", frozenset({held.id})))
+
+    assert reaped.abandoned == 1
+    assert (await _stored(backend, held)).state is RunState.RUNNING
+    assert (await _stored(backend, young)).state is RunState.RUNNING
+    ended = await _stored(backend, abandoned)
+    assert (ended.state, ended.end_reason, ended.close_code, ended.close_reason) == (
+        RunState.FAILED,
+        "error",
+        1011,
+        "Service unavailable",
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -23,13 +24,14 @@ from application.ports.repositories import (
     Instances,
     OrganizationRepository,
     Reaped,
+    Reaper,
     StorageError,
     TelephonyConfigRepository,
     WorkflowRepository,
     WorkflowRunRepository,
 )
 from domain.agents import Organization, User, Workflow
-from domain.close_policy import INSTANCE_LOST_CLOSE
+from domain.close_policy import ABANDONED_CLOSE, INSTANCE_LOST_CLOSE
 from domain.telephony import Provider, TelephonyConfig
 from domain.workflow_run import EndReason, WorkflowRun
 
@@ -317,10 +319,10 @@ class InMemoryCallSlots(CallSlots):
     async def release(self, slot_id: str) -> None:
         self._slots.pop(slot_id, None)
 
-    async def heartbeat(self, instance_id: str, now: datetime, ttl_seconds: float) -> None:
+    async def renew(self, slot_ids: Collection[str], now: datetime, ttl_seconds: float) -> None:
         expires_at = _utc(now) + timedelta(seconds=ttl_seconds)
-        for slot in self._slots.values():
-            if slot.instance_id == instance_id:
+        for slot_id in slot_ids:
+            if (slot := self._slots.get(slot_id)) is not None:
                 slot.expires_at = expires_at
 
     async def live_count(self, organization_id: int, now: datetime) -> int:
@@ -366,35 +368,39 @@ class InMemoryInstances(Instances):
     async def deregister(self, instance_id: str) -> None:
         self._instances.pop(instance_id, None)
 
-    async def reap(
-        self, now: datetime, ttl_seconds: float, previous_life_of: tuple[str, str] | None = None
-    ) -> Reaped:
+    async def reap(self, now: datetime, ttl_seconds: float, reaper: Reaper | None = None) -> Reaped:
         now = _utc(now)
         silent_since = now - timedelta(seconds=ttl_seconds)
+        previous_life = reaper if reaper is not None and reaper.previous_life else None
         dead = {
             instance_id: instance.heartbeat_at
             for instance_id, instance in self._instances.items()
             if instance.heartbeat_at < silent_since
             or (
-                previous_life_of is not None
-                and instance.name == previous_life_of[1]
-                and instance_id != previous_life_of[0]
+                previous_life
+                and instance.name == previous_life.name
+                and instance_id != previous_life.instance_id
             )
         }
-        ended = 0
+        for instance_id in dead:
+            del self._instances[instance_id]
+        ended = abandoned = 0
         for run in self._runs.live_runs():
-            orphan = (
-                run.instance_id not in self._instances and (run.started_at or run.created_at) < silent_since
-            )
-            if run.instance_id in dead or orphan:
-                began = run.started_at or run.created_at
+            began = run.started_at or run.created_at
+            if run.instance_id in dead or (run.instance_id not in self._instances and began < silent_since):
                 seen = dead.get(run.instance_id or "", now)
                 run.fail(max(began, min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
                 ended += 1
+            elif (
+                reaper is not None
+                and run.instance_id == reaper.instance_id
+                and run.id not in reaper.held_runs
+                and began < silent_since
+            ):
+                run.fail(now, EndReason.ERROR, ABANDONED_CLOSE)
+                abandoned += 1
         slots = self._slots.drop_instances(set(dead))
-        for instance_id in dead:
-            del self._instances[instance_id]
-        return Reaped(instances=len(dead), runs=ended, slots=slots)
+        return Reaped(instances=len(dead), runs=ended, slots=slots, abandoned=abandoned)
 
 
 class InMemoryApiKeyRepository(ApiKeyRepository):

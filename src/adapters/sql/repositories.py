@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -46,13 +46,14 @@ from application.ports.repositories import (
     Instances,
     OrganizationRepository,
     Reaped,
+    Reaper,
     StorageError,
     TelephonyConfigRepository,
     WorkflowRepository,
     WorkflowRunRepository,
 )
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
-from domain.close_policy import INSTANCE_LOST_CLOSE
+from domain.close_policy import ABANDONED_CLOSE, INSTANCE_LOST_CLOSE
 from domain.telephony import Provider, SecretStr, TelephonyConfig
 from domain.workflow_run import EndReason, RunState, WorkflowRun
 
@@ -569,11 +570,13 @@ class SqlCallSlots(_SqlAdapter, CallSlots):
         async with self._transaction() as session:
             await session.execute(delete(CallSlotRow).where(CallSlotRow.id == slot_id))
 
-    async def heartbeat(self, instance_id: str, now: datetime, ttl_seconds: float) -> None:
+    async def renew(self, slot_ids: Collection[str], now: datetime, ttl_seconds: float) -> None:
+        if not slot_ids:
+            return
         async with self._transaction() as session:
             await session.execute(
                 update(CallSlotRow)
-                .where(CallSlotRow.instance_id == instance_id)
+                .where(CallSlotRow.id.in_(list(slot_ids)))
                 .values(expires_at=now + timedelta(seconds=ttl_seconds))
             )
 
@@ -617,17 +620,16 @@ class SqlInstances(_SqlAdapter, Instances):
         async with self._transaction() as session:
             await session.execute(delete(InstanceRow).where(InstanceRow.id == instance_id))
 
-    async def reap(
-        self, now: datetime, ttl_seconds: float, previous_life_of: tuple[str, str] | None = None
-    ) -> Reaped:
+    async def reap(self, now: datetime, ttl_seconds: float, reaper: Reaper | None = None) -> Reaped:
         silent_since = now - timedelta(seconds=ttl_seconds)
         dead_rule = InstanceRow.heartbeat_at < silent_since
-        if previous_life_of is not None:
-            me, name = previous_life_of
-            dead_rule = dead_rule | ((InstanceRow.name == name) & (InstanceRow.id != me))
+        if reaper is not None and reaper.previous_life:
+            dead_rule |= (InstanceRow.name == reaper.name) & (InstanceRow.id != reaper.instance_id)
         dead_ids = select(InstanceRow.id).where(dead_rule)
         if self._row_locks:  # another reaper's rows are its to end
             dead_ids = dead_ids.with_for_update(skip_locked=True)
+        began = func.coalesce(WorkflowRunRow.started_at, WorkflowRunRow.created_at)
+        live = WorkflowRunRow.state.in_(_LIVE_STATES)
         async with self._transaction() as session:
             # The delete comes first: on SQLite it takes the database's write lock, so a reaper in
             # another process waits and then finds nothing left to reap.
@@ -642,41 +644,53 @@ class SqlInstances(_SqlAdapter, Instances):
                 .tuples()
                 .all()
             )
-            orphans = select(WorkflowRunRow).where(
-                WorkflowRunRow.state.in_(_LIVE_STATES),
-                WorkflowRunRow.instance_id.is_(None)
-                | WorkflowRunRow.instance_id.not_in(select(InstanceRow.id)),
-                func.coalesce(WorkflowRunRow.started_at, WorkflowRunRow.created_at) < silent_since,
-            )
-            runs = list(await session.scalars(orphans))
-            if dead:
-                runs += await session.scalars(
+            lost = list(
+                await session.scalars(
                     select(WorkflowRunRow).where(
-                        WorkflowRunRow.state.in_(_LIVE_STATES), WorkflowRunRow.instance_id.in_(dead)
+                        live,
+                        WorkflowRunRow.instance_id.is_(None)
+                        | WorkflowRunRow.instance_id.not_in(select(InstanceRow.id))
+                        | WorkflowRunRow.instance_id.in_(dead),
+                        (began < silent_since) | WorkflowRunRow.instance_id.in_(dead),
                     )
                 )
+            )
             ended = 0
-            for row in {row.id: row for row in runs}.values():
-                ended += await self._end_lost(session, workflow_run_from_row(row), dead, now)
+            for row in lost:
+                run = workflow_run_from_row(row)
+                seen = dead.get(run.instance_id or "", now)
+                run.fail(max(_began(run), min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
+                ended += await _end_if_live(session, run)
+            abandoned = 0
+            if reaper is not None:
+                own = select(WorkflowRunRow).where(
+                    live,
+                    WorkflowRunRow.instance_id == reaper.instance_id,
+                    WorkflowRunRow.id.not_in(list(reaper.held_runs)),
+                    began < silent_since,
+                )
+                for row in await session.scalars(own):
+                    run = workflow_run_from_row(row)
+                    run.fail(now, EndReason.ERROR, ABANDONED_CLOSE)
+                    abandoned += await _end_if_live(session, run)
             slots = 0
             if dead:
                 slots = await _rowcount(session, delete(CallSlotRow).where(CallSlotRow.instance_id.in_(dead)))
-            return Reaped(instances=len(dead), runs=ended, slots=slots)
+            return Reaped(instances=len(dead), runs=ended, slots=slots, abandoned=abandoned)
 
-    @staticmethod
-    async def _end_lost(
-        session: AsyncSession, run: WorkflowRun, last_seen: dict[str, datetime], now: datetime
-    ) -> int:
-        """End one run of a dead instance, as of when that instance was last seen alive."""
-        began = run.started_at or run.created_at
-        seen = last_seen.get(run.instance_id or "", now)
-        run.fail(max(began, min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
-        return await _rowcount(
-            session,
-            update(WorkflowRunRow)
-            .where(WorkflowRunRow.id == run.id, WorkflowRunRow.state.in_(_LIVE_STATES))
-            .values(_end_values(run)),
-        )
+
+def _began(run: WorkflowRun) -> datetime:
+    return run.started_at or run.created_at
+
+
+async def _end_if_live(session: AsyncSession, run: WorkflowRun) -> int:
+    """Store how `run` ended, unless it has ended meanwhile (another reaper, its own call): 1 or 0."""
+    return await _rowcount(
+        session,
+        update(WorkflowRunRow)
+        .where(WorkflowRunRow.id == run.id, WorkflowRunRow.state.in_(_LIVE_STATES))
+        .values(_end_values(run)),
+    )
 
 
 class SqlApiKeyRepository(_SqlAdapter, ApiKeyRepository):

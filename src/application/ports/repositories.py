@@ -6,6 +6,7 @@ Lookups return `X | None`. Adapters turn their library's errors into `StorageErr
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -130,8 +131,9 @@ class CallRoutes(Protocol):
 class CallSlots(Protocol):
     """Concurrent-call slots: one per live call, leased to the instance that holds the socket.
 
-    A slot counts while its lease is fresh; `heartbeat` renews every slot of an instance, so the
-    slots of a crashed instance expire on their own.
+    A slot counts while its lease is fresh; the instance renews the slots of its live calls
+    (`renew`), so a slot nobody holds any more (its instance crashed, or its release or even its
+    acquire could not be confirmed while the database failed) expires on its own.
     """
 
     @abstractmethod
@@ -144,7 +146,8 @@ class CallSlots(Protocol):
     async def release(self, slot_id: str) -> None: ...
 
     @abstractmethod
-    async def heartbeat(self, instance_id: str, now: datetime, ttl_seconds: float) -> None: ...
+    async def renew(self, slot_ids: Collection[str], now: datetime, ttl_seconds: float) -> None:
+        """Extend these slots' leases to `now + ttl_seconds`."""
 
     @abstractmethod
     async def live_count(self, organization_id: int, now: datetime) -> int: ...
@@ -152,14 +155,32 @@ class CallSlots(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Reaped:
-    """What one reaping did: dead instances removed, their live runs ended, their slots freed."""
+    """What one reaping did: dead instances removed, their live runs ended, their slots freed, and
+    the reaper's own runs that no call held any more ended."""
 
     instances: int = 0
     runs: int = 0
     slots: int = 0
+    abandoned: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.instances or self.runs or self.slots)
+        return bool(self.instances or self.runs or self.slots or self.abandoned)
+
+
+@dataclass(frozen=True, slots=True)
+class Reaper:
+    """The live instance that reaps, and the runs its calls hold.
+
+    Its own live runs that no call holds (a run whose insert committed after the call had given up
+    on it, when the database answered too late) are ended too, once older than the TTL. With
+    `previous_life`, the other instances registered under its `name` (its life before a restart)
+    are ended at once, without waiting for the TTL.
+    """
+
+    instance_id: str
+    name: str
+    held_runs: frozenset[int] = frozenset()
+    previous_life: bool = False
 
 
 class Instances(Protocol):
@@ -180,13 +201,9 @@ class Instances(Protocol):
         """Renew this instance's row; False when it is gone (reaped): register it again."""
 
     @abstractmethod
-    async def reap(
-        self, now: datetime, ttl_seconds: float, previous_life_of: tuple[str, str] | None = None
-    ) -> Reaped:
+    async def reap(self, now: datetime, ttl_seconds: float, reaper: Reaper | None = None) -> Reaped:
         """End the instances silent for longer than `ttl_seconds`, and the running runs of no
-        known instance that started longer ago than that. `previous_life_of=(instance_id, name)`
-        also ends, at once, the other instances registered under this `name`: the earlier life
-        of a restarted instance."""
+        known instance that started longer ago than that; with `reaper`, also what it says."""
 
     @abstractmethod
     async def deregister(self, instance_id: str) -> None:

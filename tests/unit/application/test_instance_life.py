@@ -81,8 +81,10 @@ async def test_handed_over_stores_are_made_at_the_next_beat(world: World):
     run = await _a_live_run_of(world, "here")
     ended = copy.deepcopy(run)
     ended.complete(world.clock.now(), "caller_hangup", NORMAL_CLOSE)
-    life.release_later(slot)
-    life.store_end_later(ended)
+    life.hold_slot(slot)
+    life.hold_run(run.id or 0)
+    life.drop_slot(slot, released=False)
+    life.drop_run(ended, stored=False)
     assert life.pending() == 2
 
     await life.beat()
@@ -102,3 +104,20 @@ async def test_a_call_on_a_clean_shutdown_leaves_no_instance_row(world: World):
     await life.end()
 
     assert await world.store.instances.heartbeat("leaving", world.clock.now()) is False
+
+
+async def test_only_held_slots_are_renewed_so_a_lost_one_expires(world: World):
+    life = _life(world, "here")
+    await life.beat()
+    assert world.organization.id is not None
+    held = await world.store.slots.acquire(world.organization.id, 5, "here", world.clock.now(), TTL)
+    lost = await world.store.slots.acquire(world.organization.id, 5, "here", world.clock.now(), TTL)
+    assert held is not None
+    assert lost is not None  # e.g. its acquire committed after the call had given up on it
+    life.hold_slot(held)
+
+    for _ in range(4):  # beats across more than the TTL
+        world.clock.advance(TTL / 3)
+        await life.beat()
+
+    assert await world.live_slots() == 1
