@@ -275,6 +275,7 @@ class AgentStream:
                 outcome = await session.run(call)  # 8
                 if call.ended_by is not None:  # ended through call control, from in or outside
                     outcome.end_reason = call.ended_by
+                    outcome.close = outcome.close or call.closed_with  # the run says what the socket got
             finally:
                 if run.id is not None:
                     self._live_calls.unregister(run.id)

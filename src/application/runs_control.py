@@ -25,7 +25,7 @@ from application.ports.call_control import (
     ControlAnswer,
     ControlRequest,
 )
-from domain.workflow_run import WorkflowRun
+from domain.workflow_run import EndReason, WorkflowRun
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,11 @@ class LocalCallControl:
 
             self._tasks.start(request.run_name, request.action, transfer)
         else:
-            self._tasks.start(request.run_name, request.action, call.hang_up)
+
+            async def hang_up() -> None:  # immediate: the operator's hang-up does not wait for the agent
+                await call.hang_up(EndReason.OPERATOR_HANGUP)
+
+            self._tasks.start(request.run_name, request.action, hang_up)
 
     async def serve(self, request: ControlRequest) -> ControlAnswer:
         """A request from another instance (the channel's `ControlHandler`)."""

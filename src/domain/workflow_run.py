@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from domain.close_policy import Close
+from domain.close_policy import Close, CloseCode
+from domain.masking import mask_phone
 
 RUN_NAME_PREFIX = "WR-AGS-"
 RUN_NUMBER_DIGITS = 8
@@ -30,13 +31,51 @@ class RunState(StrEnum):
 
 
 class EndReason(StrEnum):
-    CALLER_HANGUP = "caller_hangup"
-    AGENT_HANGUP = "agent_hangup"
+    CALLER_HANGUP = "caller_hangup"  # the caller hung up, or asked the agent to (`#` on the line test)
+    AGENT_HANGUP = "agent_hangup"  # the agent chose to end the call
+    OPERATOR_HANGUP = "operator_hangup"  # asked through the API (or the console)
     TRANSFERRED = "transferred"
     MAX_DURATION = "max_duration"
     ERROR = "error"
     INSTANCE_LOST = "instance_lost"
     DRAINED = "drained"
+
+
+# The one rule for hang-ups: only the agent's own last words (a goodbye it chose to say, an apology
+# before a failure ends the call) play out before the provider hang-up goes out. A hang-up someone
+# asked for (the caller's `#`, an operator, a shutdown's drain) and a limit reached (`max_duration`)
+# are immediate: `clear`, the provider hang-up, close 1000.
+_LAST_WORDS_PLAY_OUT = frozenset({EndReason.AGENT_HANGUP, EndReason.ERROR})
+
+
+def last_words_play_out(end_reason: str) -> bool:
+    """True when a hang-up for `end_reason` lets the agent's queued audio finish first."""
+    return end_reason in _LAST_WORDS_PLAY_OUT
+
+
+# What the server's close (code 1000) says when it ended the call itself, for the provider and on
+# the run's `close_reason` (a caller's own `stop` closes with no reason). `agent-stream call` reads
+# these to say how the call ended; a transfer's reason adds the masked destination.
+HANGUP_CLOSE_REASONS: dict[str, str] = {
+    EndReason.CALLER_HANGUP: "Hung up at the caller's request",
+    EndReason.AGENT_HANGUP: "Hung up by the agent",
+    EndReason.OPERATOR_HANGUP: "Hung up by an operator",
+    EndReason.MAX_DURATION: "Maximum call duration reached",
+    EndReason.DRAINED: "Server shutting down",
+}
+TRANSFERRED_CLOSE_PREFIX = "Transferred to "
+
+
+def hangup_close(end_reason: str) -> Close:
+    """The close of a call the server hung up for `end_reason` (1000, and why)."""
+    return Close(CloseCode.NORMAL, HANGUP_CLOSE_REASONS.get(end_reason, ""))
+
+
+def transfer_close(destination: str) -> Close:
+    """The close of a transferred call: 1000, "Transferred to ***0123" (last four digits only)."""
+    masked = mask_phone(destination) or ""
+    shown = masked if masked[3:].isdigit() else "***"  # a SIP URI without a number shows nothing
+    return Close(CloseCode.NORMAL, TRANSFERRED_CLOSE_PREFIX + shown)
 
 
 ALLOWED_TRANSITIONS: dict[RunState, frozenset[RunState]] = {

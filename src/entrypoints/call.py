@@ -14,7 +14,13 @@ It frames the call exactly as Cloudonix does (Twilio Media Streams framing): `co
 The caller takes turns like a person: it waits for the agent's greeting to end (0.8 s of quiet after
 the agent spoke; 3 s if the agent says nothing; 15 s at most), says its phrase (the WAV, or the
 built-in test phrase), waits for the echo to end, then presses the `--dtmf` digits one a second,
-and hangs up (`stop`) after `--seconds`, or earlier when the agent closes the socket.
+and hangs up (`stop`) after `--seconds`, or earlier when the agent closes the socket. A caller does
+not hang up on the agent mid-sentence: when the agent is still talking at `--seconds` (say, the
+greeting replayed by `*`), the call goes on until it is quiet (at most 30 s more).
+
+The last line says how the call ended, from what the server did: "you hung up" (the caller's `stop`,
+or `#`: the agent hung up at the caller's request), "hung up by the agent", "hung up by an operator",
+"transferred to ***0123" (the close reason carries the masked destination), or the close code.
 
 The stream URL authorises the call, so it is never printed in full: the agent UUID is masked.
 """
@@ -46,6 +52,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from adapters.media.g711 import MULAW
+from domain.workflow_run import HANGUP_CLOSE_REASONS, TRANSFERRED_CLOSE_PREFIX, EndReason
 
 RATE: Final = 8000
 FRAME_SECONDS: Final = 0.02
@@ -56,6 +63,7 @@ DEFAULT_FROM: Final = "+15555550100"
 DEFAULT_TO: Final = "+15555550199"
 VOICED_DBFS: Final = -45.0  # a 20 ms block louder than this is the agent talking
 MAX_MESSAGE_BYTES: Final = 1 << 20
+MAX_EXTENSION_SECONDS: Final = 30.0  # past --seconds, the call waits at most this long for the agent
 # websockets >= 15 honours HTTP(S)_PROXY and takes `proxy=`; uvicorn[standard] allows >= 13
 _CONNECT_TAKES_PROXY: Final = "proxy" in inspect.signature(connect.__init__).parameters
 
@@ -66,6 +74,7 @@ __all__ = [
     "CallerScript",
     "EarRecording",
     "MarkEchoes",
+    "describe_ending",
     "mask_url",
     "read_wav",
     "resample",
@@ -514,6 +523,28 @@ class Console:
         self.out.flush()
 
 
+_ENDINGS: Final = {
+    HANGUP_CLOSE_REASONS[EndReason.CALLER_HANGUP]: "you hung up (the agent ended the call when you asked)",
+    HANGUP_CLOSE_REASONS[EndReason.AGENT_HANGUP]: "hung up by the agent",
+    HANGUP_CLOSE_REASONS[EndReason.OPERATOR_HANGUP]: "hung up by an operator",
+    HANGUP_CLOSE_REASONS[EndReason.MAX_DURATION]: "hung up by the agent: the call's time limit",
+    HANGUP_CLOSE_REASONS[EndReason.DRAINED]: "hung up by the agent: the server is shutting down",
+}
+
+
+def describe_ending(code: int | None, reason: str, stopped_by_caller: bool, closed_by_agent: bool) -> str:
+    """How the call ended, in words, from the close the server sent and whether `stop` went out."""
+    if stopped_by_caller:
+        return "you hung up"
+    if code == 1000:
+        if reason.startswith(TRANSFERRED_CLOSE_PREFIX):
+            return "transferred to " + reason.removeprefix(TRANSFERRED_CLOSE_PREFIX)
+        return _ENDINGS.get(reason, "the agent closed the stream")
+    if code is None or not closed_by_agent:
+        return "the connection was lost"
+    return f"ended by the server: code {code}" + (f" ({reason})" if reason else "")
+
+
 @dataclass
 class CallOutcome:
     close_code: int | None
@@ -547,6 +578,8 @@ class CallSession:
         self._first_media_at: float | None = None
         self._counts = {"media": 0, "mark": 0, "clear": 0, "other": 0}
         self._echo_now: list[str] = []
+        self._extended = False  # the call went past --seconds while the agent spoke
+        self._voiced_until: float | None = None  # as `ear.voiced_until`, but cut where a `clear` cut
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time() - self._t0
@@ -599,6 +632,7 @@ class CallSession:
             who = "connection lost"
         self.console.done()
         self.console.event(end, f"{who}: code {code}" + (f", reason {reason!r}" if reason else ""))
+        self.console.event(end, "call ended: " + describe_ending(code, reason, stopped, by_agent))
         return CallOutcome(code, reason, by_agent, stopped)
 
     async def _send(self, ws: ClientConnection, receiver: asyncio.Task[None]) -> bool:
@@ -624,9 +658,11 @@ class CallSession:
                 if receiver.done():
                     break
                 now = self._now()
-                if now >= self.options.seconds or self.hangup.is_set():
+                if self.hangup.is_set() or (now >= self.options.seconds and not self._agent_talking(now)):
                     await ws.send(self.framer.stop())
-                    why = "after --seconds" if not self.hangup.is_set() else "Ctrl-C"
+                    why = "Ctrl-C" if self.hangup.is_set() else "after --seconds"
+                    if self._extended and not self.hangup.is_set():
+                        why += ", once the agent was quiet"
                     self.console.event(now, f"stop sent ({why})")
                     return True
                 was = self.script.phase
@@ -654,6 +690,18 @@ class CallSession:
         except ConnectionClosed:
             pass
         return False
+
+    def _agent_talking(self, now: float) -> bool:
+        """Past `--seconds`: True while the agent is still speaking (not yet quiet for the
+        script's pause), for at most `MAX_EXTENSION_SECONDS`; announced once."""
+        voiced_until = self._voiced_until
+        talking = voiced_until is not None and now - voiced_until < self.script.quiet - _EPSILON
+        if not talking or now >= self.options.seconds + MAX_EXTENSION_SECONDS:
+            return False
+        if not self._extended:
+            self._extended = True
+            self.console.event(now, "the agent is still speaking: hanging up once it is quiet")
+        return True
 
     def _announce(self, now: float, was: Phase) -> None:
         phase = self.script.phase
@@ -690,7 +738,10 @@ class CallSession:
                 self._first_media_at = now
                 ms = (now - self._start_sent_at) * 1000
                 self.console.event(now, f"first media received, {ms:.0f} ms after start")
+            before = self.ear.voiced_until
             self.ear.add(now, MULAW.decode(ulaw))
+            if self.ear.voiced_until != before:
+                self._voiced_until = self.ear.voiced_until
             self.marks.audio(now, len(ulaw) / RATE)
         elif event == "mark":
             mark = obj.get("mark") if isinstance(obj, dict) else None
@@ -704,6 +755,8 @@ class CallSession:
         elif event == "clear":
             self._counts["clear"] += 1
             pending = self.marks.clear(now)
+            if self._voiced_until is not None and self._voiced_until > now:
+                self._voiced_until = now  # what was cut is not heard: the agent stopped talking now
             self._echo_now.extend(pending)
             self.console.event(
                 now, "clear received" + (f" ({len(pending)} marks pending)" if pending else "")

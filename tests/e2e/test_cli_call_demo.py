@@ -275,9 +275,11 @@ def test_calls_hear_the_greeting_and_their_echo_and_the_runs_complete(demo: Demo
     _, out = results["built-in"]
     assert "stop sent (after --seconds)" in out
     assert re.search(r"closed by the (agent|caller): code 1000", out), out
+    assert "call ended: you hung up" in out
     _, hash_out = results["hash"]
     assert "dtmf # sent" in hash_out
     assert "closed by the agent: code 1000" in hash_out  # `#` hangs up through the provider API
+    assert "call ended: you hung up (the agent ended the call when you asked)" in hash_out
     assert "stop sent" not in hash_out
 
     greeting = ulaw_signal(greeting_ulaw())
@@ -296,10 +298,45 @@ def test_calls_hear_the_greeting_and_their_echo_and_the_runs_complete(demo: Demo
         assert at - spoken_end < 2.0, f"{name}: the echo began {at - spoken_end:.2f} s after the phrase"
 
     runs = runs_by_session(demo)
-    expected = {"built-in": "caller_hangup", "wav": "caller_hangup", "hash": "agent_hangup"}
+    expected = {"built-in": "caller_hangup", "wav": "caller_hangup", "hash": "caller_hangup"}
     for name, reason in expected.items():
         run = runs[session_of(results[name][1])]
         assert (run["state"], run["end_reason"], run["close_code"]) == ("completed", reason, 1000), name
+
+
+def test_call_says_a_transfer_and_hears_a_replayed_greeting_to_its_end(demo: DemoProcess) -> None:
+    calls = {
+        "transfer": start_call(demo.cwd, demo.call_url, "--dtmf", "0", "--seconds", "60"),
+        "star": start_call(demo.cwd, demo.call_url, "--dtmf", "*", "--record", "star.wav"),  # default 24 s
+    }
+    results = {name: finish(call) for name, call in calls.items()}
+
+    status, out = results["transfer"]
+    assert status == 0, out
+    assert "closed by the agent: code 1000, reason 'Transferred to ***0123'" in out
+    assert "call ended: transferred to ***0123" in out
+    assert "+15555550123" not in out  # masked as the service masks numbers
+
+    status, out = results["star"]
+    assert status == 0, out
+    pressed = event_time(out, "dtmf * sent")
+    assert pressed + 10 > CALL_SECONDS, "the replay would not have run past the default --seconds"
+    assert "the agent is still speaking: hanging up once it is quiet" in out
+    assert "stop sent (after --seconds, once the agent was quiet)" in out
+    assert "call ended: you hung up" in out
+    greeting = ulaw_signal(greeting_ulaw())
+    recording = read_recording(demo.cwd / "star.wav")
+    assert len(recording) / RATE > pressed + len(greeting) / RATE, "the replayed greeting was cut"
+    corr, _ = best_match(recording, greeting, pressed, pressed + 2.0)
+    assert corr > 0.9, f"the replayed greeting is not in the recording whole (correlation {corr:.2f})"
+
+    runs = runs_by_session(demo)
+    transferred = runs[session_of(results["transfer"][1])]
+    assert (transferred["end_reason"], transferred["close_reason"]) == (
+        "transferred",
+        "Transferred to ***0123",
+    )
+    assert runs[session_of(out)]["end_reason"] == "caller_hangup"
 
 
 def session_of(call_output: str) -> str:
@@ -372,6 +409,7 @@ def test_the_demo_drains_like_serve_and_a_second_signal_hangs_up_at_once(tmp_pat
         status, out = finish(call)
         assert status == 0, out
         assert "closed by the agent: code 1000" in out, out
+        assert "call ended: hung up by the agent: the server is shutting down" in out, out
         own.proc.wait(timeout=30)
     finally:
         stop_demo(own)

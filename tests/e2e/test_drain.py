@@ -38,7 +38,7 @@ async def test_sigterm_drains_then_hangs_up_through_cloudonix(
             assert (await http.get("/ready")).status_code == 503
             late = await call(here.stream_url(), CONNECTED, start_event("S-late"))
             assert (late.code, late.reason) == (1013, "Server shutting down")
-            assert await caller.closed(timeout=20) == (1000, "")
+            assert await caller.closed(timeout=20) == (1000, "Server shutting down")
             assert time.monotonic() - signalled >= DRAIN_SECONDS
         assert await server.exited(within=30) == 0
     assert cloudonix.hangups == [(f"{line.domain}.cloudonix.net", "S-drain")]

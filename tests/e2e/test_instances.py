@@ -145,7 +145,11 @@ async def test_a_hangup_asked_of_one_instance_ends_the_call_the_other_holds(
 
     assert cloudonix.hangups == [(f"{line.domain}.cloudonix.net", "S-cross-hangup")]
     ended = await _ended(line, run.id)
-    assert ended.state is RunState.COMPLETED
+    assert (ended.state, ended.end_reason, ended.close_reason) == (
+        RunState.COMPLETED,
+        "operator_hangup",
+        "Hung up by an operator",
+    )
     assert ended.instance_id == run.instance_id  # B held it to the end
     again = await _control(http, a, line, run.id, "hangup")
     assert (again.status_code, again.json()) == (409, {"detail": "The run has no live call"})

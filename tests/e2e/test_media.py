@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -54,17 +55,29 @@ async def test_greeting_then_barge_in_then_echo(line: Tenant):
     assert run.logs["media"]["frames_in"] > 200
 
 
-async def test_pound_hangs_up_through_cloudonix(line: Tenant, cloudonix: CloudonixStandIn):
+async def test_pound_during_the_greeting_hangs_up_through_cloudonix_at_once(
+    line: Tenant, cloudonix: CloudonixStandIn
+):
     async with connect(line.stream_url(), compression=None) as ws:
         caller = MediaCaller(ws)
         await caller.handshake("S-media")
-        await caller.silence(0.2)
+        await caller.silence(0.5)  # the 10 s greeting is playing
+        assert caller.received.media, "the greeting has not started"
+        pressed = time.monotonic()
         await caller.dtmf("#")
         code = await caller.closed()
-    assert code == (1000, "")
+    assert code == (1000, "Hung up at the caller's request")
+    [hangup] = cloudonix.requests_for("hangup")
+    assert hangup.at - pressed < 1.0, f"the hang-up reached Cloudonix {hangup.at - pressed:.2f} s after #"
     assert cloudonix.hangups == [(f"{line.domain}.cloudonix.net", "S-media")]
+    assert caller.received.clears, "the greeting was not cleared"
     run = await line.ended_run(5.0)
-    assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "agent_hangup", 1000)
+    assert (run.state, run.end_reason, run.close_code, run.close_reason) == (
+        RunState.COMPLETED,
+        "caller_hangup",  # the caller asked to end the call
+        1000,
+        "Hung up at the caller's request",
+    )
     assert run.gathered_context["dtmf"] == "#"
 
 
@@ -76,7 +89,7 @@ async def test_hang_up_is_retried_after_a_server_error(line: Tenant, cloudonix: 
         await caller.dtmf("#")
         await caller.closed()
     assert len(cloudonix.requests_for("hangup")) == 2
-    assert (await line.ended_run(5.0)).end_reason == "agent_hangup"
+    assert (await line.ended_run(5.0)).end_reason == "caller_hangup"
 
 
 async def test_a_hang_up_that_keeps_failing_still_ends_the_run(line: Tenant, cloudonix: CloudonixStandIn):
@@ -87,7 +100,7 @@ async def test_a_hang_up_that_keeps_failing_still_ends_the_run(line: Tenant, clo
         await caller.dtmf("#")
         await caller.closed()
     run = await line.ended_run(5.0)
-    assert (run.state, run.end_reason) == (RunState.COMPLETED, "agent_hangup")
+    assert (run.state, run.end_reason) == (RunState.COMPLETED, "caller_hangup")
     assert len(cloudonix.requests_for("hangup")) == 3
 
 
@@ -113,7 +126,7 @@ async def test_zero_transfers_to_the_configured_destination(line: Tenant, cloudo
         caller = MediaCaller(ws)
         await caller.handshake("S-media")
         await caller.dtmf("0")
-        assert await caller.closed() == (1000, "")
+        assert await caller.closed() == (1000, "Transferred to ***0123")  # the number masked
     [dial] = cloudonix.dials
     assert dial.destination == "+15555550123"
     assert dial.caller_id == "+15555550199"
@@ -121,7 +134,11 @@ async def test_zero_transfers_to_the_configured_destination(line: Tenant, cloudo
     assert move.session == "S-media"
     assert cloudonix.hangups == []  # a transfer is not followed by a hang-up
     run = await line.ended_run(5.0)
-    assert (run.state, run.end_reason) == (RunState.COMPLETED, "transferred")
+    assert (run.state, run.end_reason, run.close_reason) == (
+        RunState.COMPLETED,
+        "transferred",
+        "Transferred to ***0123",
+    )
 
 
 async def test_a_failed_transfer_keeps_the_caller(line: Tenant, cloudonix: CloudonixStandIn):
@@ -146,8 +163,8 @@ async def test_max_call_seconds_ends_the_call_through_cloudonix(
     async with connect(short.stream_url(), compression=None) as ws:
         caller = MediaCaller(ws)
         await caller.handshake("S-short")
-        await caller.silence(3.0)
-        assert await caller.closed() == (1000, "")
+        await caller.silence(0.5)  # the greeting plays on; the limit does not wait for its end
+        assert await caller.closed() == (1000, "Maximum call duration reached")
     assert cloudonix.hangups == [(f"{short.domain}.cloudonix.net", "S-short")]
     run = await short.ended_run(5.0)
     assert (run.state, run.end_reason) == (RunState.COMPLETED, "max_duration")

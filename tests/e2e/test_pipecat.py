@@ -143,7 +143,7 @@ async def test_end_call_hangs_up_through_cloudonix_after_the_goodbye(
     heard_before = len(caller.received.audio_after(0))
     await say(caller)
     await caller.silence(0.5)
-    assert (await caller.closed(timeout=10))[0] == 1000
+    assert await caller.closed(timeout=10) == (1000, "Hung up by the agent")
     assert cloudonix.hangups == [(f"{pc.domain}.cloudonix.net", "S-pc")]
     goodbye = caller.received.audio_after(0)[heard_before:]
     assert loud_seconds(goodbye) > 0.3, "the goodbye was cut by the hang-up"

@@ -125,9 +125,9 @@ async def _hung_up_by_the_agent(tenant: Tenant, before_the_hang_up: object = Non
             await asyncio.to_thread(before_the_hang_up)
         await caller.dtmf("#")
         asked = time.monotonic()
-        assert await caller.closed(timeout=HANGUP_ENDS_WITHIN) == (1000, "")
+        assert await caller.closed(timeout=HANGUP_ENDS_WITHIN) == (1000, "Hung up at the caller's request")
     run = await terminal_run(tenant, asked, within=HANGUP_ENDS_WITHIN)
-    assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "agent_hangup", 1000)
+    assert (run.state, run.end_reason, run.close_code) == (RunState.COMPLETED, "caller_hangup", 1000)
     return run
 
 

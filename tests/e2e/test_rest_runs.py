@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -232,21 +233,32 @@ async def test_a_run_is_listed_while_its_call_is_live(
     assert ended["end_reason"] == "caller_hangup"
 
 
-async def test_hangup_ends_the_live_call_through_cloudonix(
+async def test_hangup_ends_the_live_call_through_cloudonix_at_once(
     api: httpx.AsyncClient, tenant: Tenant, cloudonix: CloudonixStandIn
 ):
     async with live_call(tenant, cloudonix, "S-hangup") as caller:
-        run = await _until(api, tenant, "running")
+        run = await _until(api, tenant, "running", lambda run: "stream" in run["logs"])
 
+        asked = time.monotonic()  # the 10 s greeting is playing
         response = await _control(api, tenant, run["id"], "hangup")
 
         assert response.status_code == 202, response.text
         assert response.json() == {"run_id": run["id"], "action": "hangup"}
         result: CallResult = await caller.wait_closed()
 
-    assert result.code == 1000
+    [hangup] = cloudonix.requests_for("hangup")
+    took = hangup.at - asked
+    assert took < 1.0, f"the hang-up reached Cloudonix {took:.2f} s after the request"
+    assert (result.code, result.reason) == (1000, "Hung up by an operator")
+    events = [message["event"] for message in result.received]
+    assert "media" in events, "the greeting was not playing"
+    assert "clear" in events, "the greeting was not cleared"
     ended = await _until(api, tenant, "completed")
-    assert ended["end_reason"] == "agent_hangup"
+    assert (ended["end_reason"], ended["close_code"], ended["close_reason"]) == (
+        "operator_hangup",
+        1000,
+        "Hung up by an operator",
+    )
     assert (f"{tenant.domain}.cloudonix.net", "S-hangup") in cloudonix.hangups
     again = await api.post(f"/api/v1/runs/{run['id']}/hangup", headers=tenant.auth)
     assert again.status_code == 409

@@ -31,13 +31,14 @@ from application.ports.calls import (
     ProviderSessions,
     StopIn,
 )
-from domain.close_policy import NORMAL_CLOSE, Close
+from domain.close_policy import Close
 from domain.stream_events import StreamStart
-from domain.workflow_run import EndReason
+from domain.workflow_run import EndReason, hangup_close, last_words_play_out, transfer_close
 
 log = structlog.get_logger(__name__)
 
-HANGUP_DRAIN_SECONDS = 5.0  # the goodbye may play this long before the hang-up goes out
+HANGUP_DRAIN_SECONDS = 5.0  # the agent's goodbye may play this long before the hang-up goes out
+CLEAR_SEND_SECONDS = 0.2  # an immediate hang-up waits at most this long for its `clear` to go out
 _STOP = StopIn()
 
 
@@ -53,6 +54,7 @@ class TwilioFramedCall(ActiveCall):
     ) -> None:
         self.start = start
         self.ended_by: str | None = None
+        self.closed_with: Close | None = None
         self._socket = socket
         self._control = control
         self._ref = ref
@@ -119,20 +121,23 @@ class TwilioFramedCall(ActiveCall):
 
     # call control --------------------------------------------------------------------------
 
-    async def hang_up(self, reason: str = EndReason.AGENT_HANGUP, close: Close = NORMAL_CLOSE) -> None:
+    async def hang_up(self, reason: str = EndReason.AGENT_HANGUP, close: Close | None = None) -> None:
         async with self._ending:
             if self.ended_by is not None:
                 return
             self.ended_by = str(reason)
-            if reason != EndReason.DRAINED:  # a shutdown's hang-up comes after its grace, at once
+            if last_words_play_out(reason):  # the agent's goodbye: let it play
                 await self._pacer.drain(timeout=self._drain_seconds)
+            else:  # asked for (caller, operator, drain) or a limit: the caller stops hearing us now
+                self._pacer.clear()
+                await self._pacer.drain(timeout=CLEAR_SEND_SECONDS)  # only the `clear` is left to send
             try:
                 self._hangup = await self._control.hang_up(self._ref)
             except CallControlError as failure:
                 # the run still ends, marked: the caller may still be on the line
                 self._hangup = failure.report or HangupReport(hung_up=False, attempts=0, last_status=None)
                 log.warning("call_left_on_the_line", **self._hangup.to_log())
-            await self._end_stream(close)
+            await self._end_stream(close or hangup_close(reason))
 
     async def transfer(self, destination: str) -> None:
         async with self._ending:
@@ -140,9 +145,10 @@ class TwilioFramedCall(ActiveCall):
                 raise CallControlError("the call has already ended")
             await self._control.transfer(self._ref, destination)
             self.ended_by = EndReason.TRANSFERRED
-            await self._end_stream()
+            await self._end_stream(transfer_close(destination))
 
-    async def _end_stream(self, close: Close = NORMAL_CLOSE) -> None:
+    async def _end_stream(self, close: Close) -> None:
+        self.closed_with = close
         await self._pacer.aclose()
         await self._socket.close(close)
 

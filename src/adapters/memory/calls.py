@@ -22,8 +22,9 @@ from application.ports.calls import (
     ProviderSessions,
     StopIn,
 )
-from domain.close_policy import NORMAL_CLOSE, Close
+from domain.close_policy import Close
 from domain.stream_events import StreamStart
+from domain.workflow_run import hangup_close, transfer_close
 
 
 class InMemoryCallSocket(CallSocket):
@@ -109,6 +110,7 @@ class InMemoryActiveCall(ActiveCall):
     ) -> None:
         self.start = start
         self.ended_by: str | None = None
+        self.closed_with: Close | None = None
         self.played: list[bytes] = []
         self.marks: list[str] = []
         self.clears = 0
@@ -158,11 +160,12 @@ class InMemoryActiveCall(ActiveCall):
             return self.heard_seconds
         return sum(len(pcm) for pcm in self.played) / 16000
 
-    async def hang_up(self, reason: str = "agent_hangup", close: Close = NORMAL_CLOSE) -> None:
+    async def hang_up(self, reason: str = "agent_hangup", close: Close | None = None) -> None:
         self.operations.append(f"hang_up:{reason}")
-        self.close = close
+        self.close = close or hangup_close(reason)
         if self.ended_by is None:
             self.ended_by = reason
+            self.closed_with = self.close
             self._inbox.put_nowait(StopIn())
 
     async def transfer(self, destination: str) -> None:
@@ -171,6 +174,7 @@ class InMemoryActiveCall(ActiveCall):
             raise CallControlError("destination busy")
         self.transfers.append(destination)
         self.ended_by = "transferred"
+        self.closed_with = transfer_close(destination)
         self._inbox.put_nowait(StopIn())
 
     async def aclose(self) -> None:

@@ -2,8 +2,9 @@
 
 It greets the caller, echoes each utterance back once the caller pauses (voice-activity detection,
 not a fixed threshold), stops its own audio the moment the caller talks over it (barge-in), and obeys
-DTMF: `#` hangs up through the provider, `0` transfers to the definition's `transfer_destination`,
-`*` replays the greeting. `max_call_seconds` ends the call through the provider too.
+DTMF: `#` hangs up through the provider at once (recorded as the caller's hang-up: the caller asked),
+`0` transfers to the definition's `transfer_destination`, `*` replays the greeting.
+`max_call_seconds` ends the call through the provider too, at once (the engine says no goodbye).
 """
 
 from __future__ import annotations
@@ -161,9 +162,9 @@ class _LineTest:
 
     async def on_digit(self, digit: str) -> CallOutcome | None:
         self.digits.append(digit)
-        if digit == "#":
-            await self.call.hang_up(EndReason.AGENT_HANGUP)
-            return self.outcome(EndReason.AGENT_HANGUP)
+        if digit == "#":  # the caller asks to end the call: at once, not after the greeting
+            await self.call.hang_up(EndReason.CALLER_HANGUP)
+            return self.outcome(EndReason.CALLER_HANGUP)
         if digit == "*":
             await self.call.clear()
             await self.greet()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.agents import AgentDefinition
-from domain.close_policy import NORMAL_CLOSE, Close
+from domain.close_policy import Close
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr
 
@@ -128,11 +128,13 @@ class ActiveCall(Protocol):
     `hang_up` and `transfer` act through the provider's REST API (closing the socket alone does
     not end a Cloudonix call) and then end the event stream: `events()` yields `StopIn` next.
     `ended_by` says which of them ended the call (an `EndReason` value), `None` while the caller's
-    side has not been ended by us.
+    side has not been ended by us; `closed_with` is the close the stream then got (the run records
+    the same).
     """
 
     start: StreamStart
     ended_by: str | None
+    closed_with: Close | None
 
     @abstractmethod
     def events(self) -> AsyncIterator[InboundEvent]:
@@ -158,10 +160,12 @@ class ActiveCall(Protocol):
         """Seconds of agent audio the caller has heard so far (cut audio excluded)."""
 
     @abstractmethod
-    async def hang_up(self, reason: str = "agent_hangup", close: Close = NORMAL_CLOSE) -> None:
-        """Let the agent's last words play (at most a few seconds), end the call through the
-        provider, then close the stream with `close`. A provider failure is logged, never raised:
-        the call ends."""
+    async def hang_up(self, reason: str = "agent_hangup", close: Close | None = None) -> None:
+        """End the call through the provider, then close the stream with `close` (by default
+        1000 with the reason `hangup_close(reason)` gives). When `last_words_play_out(reason)` (the
+        agent's own goodbye) what is queued plays first (at most a few seconds); any other hang-up
+        is immediate: `clear`, the provider's hang-up, the close. A provider failure is logged,
+        never raised: the call ends."""
 
     @abstractmethod
     async def transfer(self, destination: str) -> None:

@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterable
@@ -76,6 +77,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     json: Any  # the parsed JSON body, or None
+    at: float = field(default_factory=time.monotonic)  # when it arrived (`time.monotonic()`)
 
 
 @dataclass(frozen=True, slots=True)

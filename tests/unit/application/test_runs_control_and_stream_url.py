@@ -40,6 +40,7 @@ from application.runs_control import (
     transfer_destination,
 )
 from application.stream_url import StreamUrl, bridge_cxml, stream_url
+from domain.close_policy import Close
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr
 from domain.workflow_run import EndReason, RunState, WorkflowRun, run_name
@@ -191,7 +192,8 @@ async def test_hangup_acts_on_the_live_call_in_the_background(world: World):
 
     assert (requested.action, requested.run.id) == ("hangup", world.run_id)
     assert world.provider.hung_up == [("acme.cloudonix.net", "S-1")]
-    assert world.call.ended_by == EndReason.AGENT_HANGUP
+    assert world.call.ended_by == EndReason.OPERATOR_HANGUP
+    assert world.call.closed_with == Close(1000, "Hung up by an operator")
     await world.call.aclose()
 
 
@@ -312,7 +314,7 @@ async def test_a_hangup_asked_of_one_instance_ends_the_call_another_holds(world:
 
     assert requested.action == "hangup"
     assert world.provider.hung_up == [("acme.cloudonix.net", "S-1")]
-    assert world.call.ended_by == EndReason.AGENT_HANGUP
+    assert world.call.ended_by == EndReason.OPERATOR_HANGUP
     assert world.tasks.pending() == 0  # the holder acted, not the instance that was asked
     await world.call.aclose()
 

@@ -184,3 +184,46 @@ async def test_the_caller_speaks_after_the_greeting_and_dials_after_the_echo(tmp
     # the echo (1.5-1.8 s) ends, 0.8 s of quiet, then one digit a second
     assert [t for t, _ in dtmf] == pytest.approx([2.6, 3.6, 4.6], abs=0.1)
     assert "speaking: hello.wav (0.2 s)" in out
+
+
+async def test_the_caller_does_not_hang_up_on_the_agent_mid_sentence(tmp_path: Path) -> None:
+    async def agent(ws: ServerConnection, seen: Seen) -> None:
+        framer = await handshake(ws, seen)
+        listener = asyncio.create_task(collect(ws, seen))
+        await asyncio.sleep(1.0)
+        for _ in range(100):  # 2 s of speech from 1 s: still playing at --seconds
+            await ws.send(framer.media(LOUD))
+        await listener
+
+    status, out, seen = await call_against(agent, tmp_path, seconds=2.0)
+
+    assert status == 0, out
+    assert "the agent is still speaking: hanging up once it is quiet" in out
+    assert "stop sent (after --seconds, once the agent was quiet)" in out
+    stop_at = seen.events("stop")[0][0]
+    assert stop_at >= 3.0 + 0.8 - 0.1, "the caller hung up before the agent was quiet"
+    assert "call ended: you hung up" in out
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "said"),
+    [
+        (1000, "Hung up by the agent", "call ended: hung up by the agent"),
+        (1000, "Hung up by an operator", "call ended: hung up by an operator"),
+        (1000, "Transferred to ***0123", "call ended: transferred to ***0123"),
+        (1000, "Hung up at the caller's request", "call ended: you hung up"),
+        (1000, "Server shutting down", "call ended: hung up by the agent: the server is shutting down"),
+        (1011, "Internal server error", "call ended: ended by the server: code 1011 (Internal server error)"),
+    ],
+)
+async def test_the_last_line_says_how_the_call_ended(
+    tmp_path: Path, code: int, reason: str, said: str
+) -> None:
+    async def agent(ws: ServerConnection, seen: Seen) -> None:
+        framer = await handshake(ws, seen)
+        await ws.send(framer.media(LOUD))
+        await asyncio.sleep(0.3)
+        await ws.close(code, reason)
+
+    _, out, _ = await call_against(agent, tmp_path, seconds=10)
+    assert said in out, out

@@ -46,8 +46,9 @@ class RunController(Controller):
         summary="Hang up the run's live call",
         response_description="The hang-up is under way.",
         description="Ends the call through the provider's API, in the background: the answer comes once "
-        "the instance holding the call (this one or another) has taken the request, and the run shows "
-        "the end (`agent_hangup`). 409 when the run has no live call; 503 when the instance holding it "
+        "the instance holding the call (this one or another) has taken the request. The hang-up is "
+        "immediate (it does not wait for the agent's words) and the run shows the end "
+        "(`operator_hangup`). 409 when the run has no live call; 503 when the instance holding it "
         "did not answer in time.",
         responses=responses(NOT_FOUND, CONFLICT_NOT_LIVE, HOLDER_UNAVAILABLE),
     )

@@ -217,7 +217,8 @@ class Run(Struct):
     end_reason: Annotated[
         str | None,
         Meta(
-            description="caller_hangup, agent_hangup, transferred, max_duration, error or instance_lost.",
+            description="caller_hangup, agent_hangup, operator_hangup, transferred, max_duration, drained, "
+            "instance_lost or error.",
             examples=["caller_hangup"],
         ),
     ]

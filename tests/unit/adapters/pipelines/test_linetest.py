@@ -99,12 +99,12 @@ async def test_noise_alone_is_not_echoed():
     assert outcome.gathered["utterances_echoed"] == 0
 
 
-async def test_pound_hangs_up_as_the_agent():
+async def test_pound_hangs_up_at_the_callers_request():
     call = InMemoryActiveCall(START)
     call.push(DtmfIn("1"), DtmfIn("#"), DtmfIn("2"))
     outcome = await run_line(call)
-    assert "hang_up:agent_hangup" in call.operations
-    assert (outcome.end_reason, outcome.gathered["dtmf"]) == ("agent_hangup", "1#")
+    assert "hang_up:caller_hangup" in call.operations
+    assert (outcome.end_reason, outcome.gathered["dtmf"]) == ("caller_hangup", "1#")
 
 
 async def test_star_replays_the_greeting():
