@@ -44,3 +44,20 @@ async def test_no_secret_reaches_the_logs(
     assert any(line.get("caller") == "***0100" for line in minted)
     ended = [line for line in lines if line["event"] == "call_ended"]
     assert ended and all("run_id" in line and "domain" in line for line in ended)
+
+
+async def test_numbers_only_the_start_event_gives_are_logged_masked_once_known(
+    captured_logs: io.StringIO, tenant: Tenant, cloudonix: CloudonixStandIn
+):
+    cloudonix.add_session(tenant.domain, "S-numbers")
+    url = tenant.stream_url(**{"from": None, "to": None})  # the numbers come from `start` only
+    await call(url, CONNECTED, start_event("S-numbers", account_sid=tenant.domain), stop_event())
+
+    text = captured_logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    [minted] = [line for line in lines if line["event"] == "run_minted"]
+    assert "caller" not in minted and "called" not in minted, minted  # not `None`: not known yet
+    [started] = [line for line in lines if line["event"] == "call_started"]
+    assert (started["caller"], started["called"]) == ("***0100", "***0199"), started
+    assert started["run_id"] == minted["run_id"]
+    assert "+15555550100" not in text and "15555550199" not in text
