@@ -125,6 +125,7 @@ def test_the_printed_call_command_is_one_shell_word_per_argument() -> None:
         "-m",
         "uv",
         "run",
+        "--no-dev",
         "agent-stream",
         "call",
         "--url",
