@@ -1,6 +1,8 @@
 """Runs the README's first quick-start line for real (`agent-stream demo`, which serves on the
 embedded SQLite default): /health answers 200 and a stream to an unknown agent closes 1008, so the
-quick start cannot rot. (The demo's own call is exercised by tests/e2e/test_cli_call_demo.py.)"""
+quick start cannot rot. .ci/run runs it with `uv run --no-dev` in a fresh environment, as the
+README does: serving must need nothing of the dev group. (The demo's own call is exercised by
+tests/e2e/test_cli_call_demo.py.)"""
 
 from __future__ import annotations
 

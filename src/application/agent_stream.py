@@ -175,11 +175,7 @@ class AgentStream:
         try:
             with log_context.bound(run_id=run.name, domain=command.request.domain):
                 log.info(
-                    "run_minted",
-                    extra={
-                        "caller": mask_phone(command.request.caller_number),
-                        "called": mask_phone(command.request.called_number),
-                    },
+                    "run_minted", extra=_numbers(command.request.caller_number, command.request.called_number)
                 )
                 return await self._run_call(command, socket, opener, workflow, run, accepted_at)
         finally:
@@ -269,7 +265,14 @@ class AgentStream:
                     prepare(call.start)
                 assert session is not None  # noqa: S101 - set by prepare
                 journal.save_in_background()  # the greeting need not wait for the commit
-                log.info("call_started", extra={"engine": workflow.definition.engine})
+                context = run.initial_context  # the numbers are known now: from the URL or `start`
+                log.info(
+                    "call_started",
+                    extra={
+                        "engine": workflow.definition.engine,
+                        **_numbers(context.get("caller_number"), context.get("called_number")),
+                    },
+                )
                 if run.id is not None:
                     self._live_calls.register(run.id, call)
                 outcome = await session.run(call)  # 8
@@ -356,6 +359,12 @@ def _check_quota(route: CallRoute) -> None:
         raise QuotaExceededError(detail="owning user missing")
     if not quota_allows(owner.monthly_minutes, route.seconds_used):
         raise QuotaExceededError(detail=f"used {route.seconds_used:.0f}s of {owner.monthly_minutes} min")
+
+
+def _numbers(caller: object, called: object) -> dict[str, str]:
+    """The masked numbers a log line carries: those that are known (a URL may say neither)."""
+    numbers = {"caller": caller, "called": called}
+    return {k: masked for k, v in numbers.items() if isinstance(v, str) and (masked := mask_phone(v))}
 
 
 def _merge_start_context(run: WorkflowRun, start: StreamStart) -> None:

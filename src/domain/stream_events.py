@@ -29,6 +29,7 @@ from domain.close_policy import (
     MissingStreamIdentifiersError,
     UnsupportedMediaFormatError,
 )
+from domain.phone_numbers import restore_plus
 from domain.untrusted_text import is_clean, shown
 
 ENCODINGS = {"audio/x-mulaw": "mulaw", "audio/x-alaw": "alaw"}
@@ -253,13 +254,18 @@ def parse_start(message: dict[str, Any]) -> StreamStart:
         session=session,
         account_sid=account_sid,
         media_format=MediaFormat.parse(start.get("mediaFormat")),
-        caller_number=_text(start.get("from")),
-        called_number=_text(start.get("to")),
+        caller_number=_phone(start.get("from")),
+        called_number=_phone(start.get("to")),
         context=_text(start.get("context")),
         tracks=tuple(t for t in map(_track, tracks[:MAX_TRACKS]) if t) if isinstance(tracks, list) else (),
         custom_parameters=custom,
         dropped_parameters=dropped,
     )
+
+
+def _phone(value: object) -> str | None:
+    """`from`/`to`: clean text, with the `+` of a number relayed from a URL as `" 1555…"` put back."""
+    return _text(restore_plus(value) if isinstance(value, str) else value)
 
 
 def _track(value: object) -> str | None:

@@ -8,6 +8,7 @@ from typing import Final
 from uuid import UUID
 
 from domain.close_policy import InvalidStreamParameterError
+from domain.phone_numbers import restore_plus
 from domain.untrusted_text import is_clean
 
 # A domain name is at most 253 characters; phone numbers, SIP URIs and call ids are far shorter.
@@ -33,6 +34,14 @@ def _first(query: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
+def _phone(query: Mapping[str, str], name: str) -> str | None:
+    """A phone number: `_first`, with the `+` of an unencoded `from=+1555…` put back."""
+    value = query.get(name)
+    if value is None:
+        return None
+    return _checked(name, restore_plus(value))
+
+
 def parse_agent_uuid(raw: str) -> UUID | None:
     try:
         return UUID(raw.strip())
@@ -46,9 +55,10 @@ class AgentStreamRequest:
 
     `provider` comes from the path when the path names one, else from `?provider=`; it is
     lower-cased. `agent_uuid` is `None` when the path segment is not a UUID (the stream is then
-    refused as "Workflow not found"). Empty values count as absent. A value that holds a NUL, a
-    surrogate or a control character, or is over-long, is refused (`InvalidStreamParameterError`,
-    1008): it is never looked up, stored or echoed.
+    refused as "Workflow not found"). Empty values count as absent. A phone number that arrives as
+    `" 1555…"` (an unencoded `+` decoded to a space) is read as `"+1555…"` (`restore_plus`). A
+    value that holds a NUL, a surrogate or a control character, or is over-long, is refused
+    (`InvalidStreamParameterError`, 1008): it is never looked up, stored or echoed.
     """
 
     agent_uuid: UUID | None
@@ -70,6 +80,6 @@ class AgentStreamRequest:
             provider=provider.lower() if provider else None,
             domain=_first(query, "Domain"),
             call_id=_first(query, "callId", "CallSid"),
-            caller_number=_first(query, "from"),
-            called_number=_first(query, "to"),
+            caller_number=_phone(query, "from"),
+            called_number=_phone(query, "to"),
         )

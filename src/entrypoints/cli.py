@@ -23,7 +23,7 @@ from application.management import (
     ListRuns,
     NotFoundError,
 )
-from application.ports.repositories import DuplicateError
+from application.ports.repositories import DuplicateError, StorageError
 from domain.agents import InvalidDefinitionError
 from entrypoints.settings import Settings, SettingsError, instance_name
 
@@ -62,8 +62,13 @@ def _with_container(settings: Settings, work: Callable[[AsyncContainer], Awaitab
     return asyncio.run(runner())
 
 
-def _prepare_database(settings: Settings) -> None:
-    """The embedded SQLite default is migrated on first use; PostgreSQL needs `db upgrade`."""
+def _prepare_database(settings: Settings, migrated: bool = False) -> None:
+    """The database answers (else one line naming the variable, exit status 2); the embedded
+    SQLite default is migrated on first use; PostgreSQL needs `db upgrade` (with `migrated`,
+    checked here)."""
+    from entrypoints.database_check import check_database
+
+    check_database(settings, migrated=migrated)
     if settings.embedded_database:
         from adapters.sql.database import upgrade
 
@@ -77,7 +82,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from entrypoints.web.server import draining_server
 
     configure_logging(settings.log_format)
-    _prepare_database(settings)
+    _prepare_database(settings, migrated=True)
+    if settings.secret_key is not None or not settings.embedded_database:
+        from entrypoints.ioc import credential_cipher
+
+        credential_cipher(settings)  # a missing or weak secret key: one line, before the server starts
     settings = replace(settings, instance_name=instance_name(args.port))
     container = make_container(settings)
     app = create_app(settings, container)
@@ -87,7 +96,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db_upgrade(_: argparse.Namespace, settings: Settings) -> int:
     from adapters.sql.database import upgrade
+    from entrypoints.database_check import check_database
 
+    check_database(settings)
     applied = upgrade(settings.database_url)
     _print({"applied": applied})
     return 0
@@ -193,8 +204,10 @@ def cmd_call(args: argparse.Namespace, _: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from entrypoints.database_check import check_database
     from entrypoints.demo import DemoError, run_demo
 
+    check_database(settings)
     try:
         return run_demo(settings, port=args.port)
     except DemoError as exc:
@@ -271,7 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = Settings.from_env()
         result: int = args.func(args, settings)
@@ -284,6 +300,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DuplicateError:
         sys.stderr.write("agent-stream: that configuration already exists in this organisation\n")
         return 1
+    except (StorageError, DBAPIError) as exc:  # the database failed after it first answered
+        from entrypoints.database_check import describe
+
+        assert settings is not None  # noqa: S101 - only commands that read the settings use a database
+        sys.stderr.write(f"agent-stream: {describe(exc, settings.database_url, settings.db_timeout)}\n")
+        return 2
     return result
 
 

@@ -182,7 +182,7 @@ async def ensure_demo(ports: DemoPorts, state: DemoState | None) -> Demo:
 
 
 def call_command(url: str) -> str:
-    return f"uv run agent-stream call --url {shlex.quote(url)} --record call.wav"
+    return f"python3 -m uv run --no-dev agent-stream call --url {shlex.quote(url)} --record call.wav"
 
 
 def _bind(port: int) -> socket.socket:
@@ -236,7 +236,7 @@ CXML for a Cloudonix Voice Application:
 Try a call: in another terminal, run
 {indent}{call_command(local)}
 then listen to call.wav, and see the run with
-{indent}uv run agent-stream runs list --agent {agent_uuid}
+{indent}python3 -m uv run --no-dev agent-stream runs list --agent {agent_uuid}
 """
 
 

@@ -8,9 +8,22 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Final, TypeVar
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./agent-stream.db"
+DATABASE_URL_VARIABLE: Final = "AGENT_STREAM_DATABASE_URL"
+# The schemes users write, and the async driver each one means (the only drivers installed).
+_DATABASE_DRIVERS: Final = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+_DATABASE_URL_FORMS: Final = "postgresql://user@host/db or sqlite:///path/to/file.db"
 
 T = TypeVar("T")
 
@@ -56,6 +69,44 @@ def _log_format(raw: str) -> str:
     return raw
 
 
+def database_url(raw: str | None) -> str:
+    """`AGENT_STREAM_DATABASE_URL` as the async driver URL: `postgres://` and `postgresql://` become
+    `postgresql+asyncpg://`, `sqlite:///` becomes `sqlite+aiosqlite:///`; libpq's `sslmode` query
+    option (as hosted PostgreSQL services print their URLs) becomes asyncpg's `ssl`. Anything else
+    is refused naming the variable; the message never repeats the URL (it may hold a password)."""
+    if raw is None or raw.strip() == "":
+        return DEFAULT_DATABASE_URL
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise SettingsError(
+            f"{DATABASE_URL_VARIABLE} is not a database URL: use {_DATABASE_URL_FORMS}"
+        ) from None
+    driver = _DATABASE_DRIVERS.get(url.drivername.lower())
+    if driver is None:
+        raise SettingsError(
+            f"{DATABASE_URL_VARIABLE}: {url.drivername!r} is not supported: use {_DATABASE_URL_FORMS}"
+        )
+    url = url.set(drivername=driver)
+    if driver.startswith("postgresql"):
+        url = _asyncpg_options(url)
+    elif url.host or url.port:
+        raise SettingsError(
+            f"{DATABASE_URL_VARIABLE}: a SQLite URL names a file, not a host: "
+            "sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def _asyncpg_options(url: URL) -> URL:
+    if "sslmode" not in url.query:
+        return url
+    query = dict(url.query)
+    query.setdefault("ssl", query.pop("sslmode"))
+    query.pop("sslmode", None)
+    return url.set(query=query)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -78,7 +129,7 @@ class Settings:
         env = os.environ if environ is None else environ
         d = cls()
         return cls(
-            database_url=_get(env, "AGENT_STREAM_DATABASE_URL", d.database_url, str),
+            database_url=database_url(env.get(DATABASE_URL_VARIABLE)),
             cloudonix_api_url=_get(env, "AGENT_STREAM_CLOUDONIX_API_URL", d.cloudonix_api_url, str).rstrip(
                 "/"
             ),

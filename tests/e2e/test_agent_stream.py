@@ -37,6 +37,24 @@ async def test_happy_path_runs_and_completes(tenant: Tenant, cloudonix: Cloudoni
     assert validate.headers["authorization"] == f"Bearer {tenant.token}"
 
 
+async def test_the_spec_example_url_pasted_unencoded_keeps_the_plus(
+    tenant: Tenant, cloudonix: CloudonixStandIn
+):
+    # the spec's example, as Cloudonix users paste it: `+` unencoded, which a query decodes to a space
+    cloudonix.add_session(tenant.domain, "S-plus")
+    base = tenant.app_url.replace("http://", "ws://")
+    url = (
+        f"{base}/api/v1/agent-stream/{tenant.agent_uuid}"
+        f"?provider=cloudonix&Domain={tenant.domain}&callId=call-plus&from=+15555550100&to=+15555550199"
+    )
+    start = start_event("S-plus", account_sid=tenant.domain, **{"from": None, "to": None})
+    result = await call(url, CONNECTED, start, stop_event())
+    assert (result.code, result.reason) == (1000, "")
+    run = await tenant.only_run()
+    assert run.initial_context["caller_number"] == "+15555550100"
+    assert run.initial_context["called_number"] == "+15555550199"
+
+
 async def test_path_form_of_the_url(tenant: Tenant, cloudonix: CloudonixStandIn):
     cloudonix.add_session(tenant.domain, "S-path")
     result = await call(tenant.stream_url(path_provider=True), CONNECTED, start_event("S-path"), stop_event())

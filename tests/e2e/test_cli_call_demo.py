@@ -243,7 +243,15 @@ def write_stereo_44k(path: Path, mono_8k: Signal) -> None:
 
 
 def test_the_demo_prints_what_a_newcomer_needs(demo: DemoProcess) -> None:
-    assert demo.call_words[:4] == ["uv", "run", "agent-stream", "call"]
+    assert demo.call_words[:7] == [
+        "python3",
+        "-m",
+        "uv",
+        "run",
+        "--no-dev",
+        "agent-stream",
+        "call",
+    ]  # as the README
     assert demo.call_words[-2:] == ["--record", "call.wav"]
     assert demo.call_url.startswith("ws://127.0.0.1:")
     assert demo.call_url.endswith(f"/api/v1/agent-stream/{demo.agent_uuid}?provider=cloudonix&Domain=demo")

@@ -16,7 +16,7 @@ async def scrape(app_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     async with httpx.AsyncClient() as client:
         answer = await client.get(f"{app_url}/metrics")
     assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/plain")
+    assert answer.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"  # the charset once
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(answer.text)

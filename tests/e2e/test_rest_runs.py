@@ -365,3 +365,17 @@ async def test_a_callback_body_that_is_neither_json_nor_form_is_400(
 
     assert response.status_code == 400
     assert "detail" in response.json()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"before_id": "1e3"}, {"before_id": "null"}, {"before_id": "1.0"}, {"limit": "1e1"}],
+)
+async def test_paging_parameters_not_written_in_digits_are_422_naming_them(
+    api: httpx.AsyncClient, tenant: Tenant, params: dict[str, Any]
+):
+    # the query decoder would read `1e3` as 1000 and `null` as no parameter at all
+    response = await api.get(_runs_url(tenant), params=params, headers=tenant.auth)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(f"{next(iter(params))}: "), response.text

@@ -29,7 +29,7 @@ async def ready(
     return Response({"status": "unavailable"}, status_code=503)
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4; charset=utf-8", include_in_schema=False)
+@get("/metrics", media_type="text/plain; version=0.0.4", include_in_schema=False)  # Litestar adds the charset
 @inject
 async def metrics(exporter: FromDishka[PrometheusMetrics]) -> bytes:
     """Prometheus text exposition: live calls, ended streams by close code, handshake time,

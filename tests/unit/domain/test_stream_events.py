@@ -167,3 +167,13 @@ def test_custom_parameters_are_cleaned_and_bounded():
     start = parse_start(start_event(customParameters=custom))
     assert list(start.custom_parameters) == [f"k{i:03}" for i in range(64)]
     assert start.dropped_parameters == 100 - 64 + 2
+
+
+def test_a_number_relayed_with_its_plus_decoded_to_a_space_gets_it_back():
+    start = parse_start(start_event(**{"from": " 15555550100", "to": " 15555550199"}))
+    assert (start.caller_number, start.called_number) == ("+15555550100", "+15555550199")
+
+
+def test_other_numbers_in_start_are_kept_as_given():
+    start = parse_start(start_event(**{"from": "15555550100", "to": "alice"}))
+    assert (start.caller_number, start.called_number) == ("15555550100", "alice")

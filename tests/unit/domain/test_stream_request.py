@@ -120,3 +120,20 @@ def test_parsing_any_text_either_succeeds_clean_or_refuses_1008(agent, values):
     ):
         assert value is None or len(value) <= MAX_PARAMETER_CHARS
         assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in value or "")
+
+
+def test_the_spec_example_url_unencoded_keeps_the_plus_of_both_numbers():
+    # `&from=+15555550100&to=+15555550199` as pasted: every URL decoder turns `+` into a space
+    query = {"provider": "cloudonix", "from": " 15555550100", "to": " 15555550199"}
+    request = AgentStreamRequest.parse(str(uuid4()), query)
+    assert (request.caller_number, request.called_number) == ("+15555550100", "+15555550199")
+
+
+@pytest.mark.parametrize("value", ["15555550100", "+15555550100", "alice", "sip:alice@acme"])
+def test_other_numbers_are_kept_as_the_caller_gave_them(value):
+    assert AgentStreamRequest.parse(str(uuid4()), {"from": value}).caller_number == value
+
+
+def test_a_restored_number_is_still_checked():
+    with pytest.raises(InvalidStreamParameterError, match="Invalid query parameter: to"):
+        AgentStreamRequest.parse(str(uuid4()), {"to": " 1555\x000100"})

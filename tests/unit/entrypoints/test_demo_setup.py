@@ -120,7 +120,19 @@ def test_a_damaged_state_file_is_reported_not_overwritten(tmp_path: Path) -> Non
 def test_the_printed_call_command_is_one_shell_word_per_argument() -> None:
     url = f"ws://127.0.0.1:8000/api/v1/agent-stream/{UUID(int=9)}?provider=cloudonix&Domain=demo"
     words = shlex.split(call_command(url))
-    assert words == ["uv", "run", "agent-stream", "call", "--url", url, "--record", "call.wav"]
+    assert words == [
+        "python3",
+        "-m",
+        "uv",
+        "run",
+        "--no-dev",
+        "agent-stream",
+        "call",
+        "--url",
+        url,
+        "--record",
+        "call.wav",
+    ]
 
 
 def test_the_banner_has_the_stream_url_valid_cxml_the_key_and_the_call_command() -> None:

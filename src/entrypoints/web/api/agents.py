@@ -1,10 +1,10 @@
 """`/api/v1/agents`: agents, their Runs tab and their stream URL."""
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_201_CREATED
@@ -17,6 +17,7 @@ from application.management import (
     AgentDraft,
     CreateAgent,
     GetAgent,
+    InvalidInputError,
     ListAgents,
     ListRuns,
     UpdateAgent,
@@ -153,11 +154,12 @@ class AgentController(Controller):
         response_description="One page of runs, newest first.",
         description="Newest first, in pages: pass `next_before_id` back as `before_id` for the next one. "
         "A run is listed from the moment its call is accepted, in whatever state it is.",
-        responses=responses(NOT_FOUND),
+        responses=responses(NOT_FOUND, UNPROCESSABLE),
     )
     @inject
     async def list_runs(
         self,
+        request: Request[Any, Any, Any],
         agent_uuid: AgentUuid,
         caller: FromDishka[Caller],
         runs: FromDishka[ListRuns],
@@ -169,6 +171,8 @@ class AgentController(Controller):
             Parameter(ge=1, le=MAX_ID, description="Only runs with a smaller id (the previous page's end)."),
         ] = None,
     ) -> RunPage:
+        for name in ("limit", "before_id"):
+            _whole_number(request, name)
         page = await runs.page(caller.organization_id, agent_uuid, limit, before_id)
         return RunPage(items=[Run.of(run) for run in page.items], next_before_id=page.next_before_id)
 
@@ -198,3 +202,11 @@ class AgentController(Controller):
     ) -> StreamUrlAnswer:
         found = await address.execute(caller.organization_id, agent_uuid, domain)
         return StreamUrlAnswer(url=found.url, cxml=found.cxml)
+
+
+def _whole_number(request: Request[Any, Any, Any], name: str) -> None:
+    """A paging parameter is written in digits: the query decoder would also read `1e3` as 1000
+    and `null` as absent, which a client never means (422 naming the parameter)."""
+    for raw in request.query_params.getall(name, []):
+        if not (raw.isascii() and raw.isdigit()):
+            raise InvalidInputError(name, "must be a whole number written in digits, such as 1001")
