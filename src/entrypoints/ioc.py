@@ -384,8 +384,10 @@ class UseCasesProvider(Provider):
     transfer_run = provide(TransferRun)
 
     @provide
-    def provide_stream_url(self, settings: Settings, get_agent: GetAgent) -> StreamUrl:
-        return StreamUrl(get_agent, settings.public_url)
+    def provide_stream_url(
+        self, settings: Settings, get_agent: GetAgent, configs: TelephonyConfigRepository
+    ) -> StreamUrl:
+        return StreamUrl(get_agent, configs, settings.public_url)
 
 
 class HttpProvider(Provider):
