@@ -347,3 +347,94 @@ class GetRun:
         if workflow is None or workflow.id != run.workflow_id or workflow.organization_id != organization_id:
             raise NotFoundError("run")
         return run
+
+
+# -- operator's views (the CLI): any organisation, no API key ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationSummary:
+    organization: Organization
+    monthly_minutes: int | None  # its owner's allowance; None when it has no owner
+    agents: int
+
+
+class ListOrganizations:
+    def __init__(self, organizations: OrganizationRepository, workflows: WorkflowRepository) -> None:
+        self._organizations = organizations
+        self._workflows = workflows
+
+    async def execute(self) -> list[OrganizationSummary]:
+        """Every organisation, oldest first, with its owner's monthly minutes and its agent count."""
+        summaries = []
+        for organization in await self._organizations.list_all():
+            assert organization.id is not None  # noqa: S101 - stored organisations have ids
+            owner = await self._organizations.owner_of(organization.id)
+            agents = await self._workflows.list_for_organization(organization.id)
+            summaries.append(
+                OrganizationSummary(organization, owner.monthly_minutes if owner else None, len(agents))
+            )
+        return summaries
+
+
+class ListAllAgents:
+    def __init__(self, organizations: OrganizationRepository, workflows: WorkflowRepository) -> None:
+        self._organizations = organizations
+        self._workflows = workflows
+
+    async def execute(self, organization_id: int | None = None) -> list[Workflow]:
+        """The agents of one organisation (`NotFoundError` when there is none of that id), or of
+        every organisation; oldest first within each, organisations oldest first."""
+        if organization_id is not None:
+            if await self._organizations.get(organization_id) is None:
+                raise NotFoundError("organization")
+            return await self._workflows.list_for_organization(organization_id)
+        agents: list[Workflow] = []
+        for organization in await self._organizations.list_all():
+            assert organization.id is not None  # noqa: S101
+            agents.extend(await self._workflows.list_for_organization(organization.id))
+        return agents
+
+
+class FindAgent:
+    def __init__(self, workflows: WorkflowRepository) -> None:
+        self._workflows = workflows
+
+    async def execute(self, agent_uuid: UUID) -> Workflow:
+        """The agent of this UUID in whichever organisation; `NotFoundError` when there is none."""
+        workflow = await self._workflows.get_by_uuid(agent_uuid)
+        if workflow is None:
+            raise NotFoundError("agent")
+        return workflow
+
+
+class FindRun:
+    def __init__(self, runs: WorkflowRunRepository) -> None:
+        self._runs = runs
+
+    async def execute(self, run_id: int) -> WorkflowRun:
+        """The run of this id in whichever organisation; `NotFoundError` when there is none."""
+        run = await self._runs.get(run_id)
+        if run is None:
+            raise NotFoundError("run")
+        return run
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedKey:
+    api_key: str  # shown once: only its hash is stored
+    revoked: int  # how many keys stopped working
+
+
+class RotateApiKey:
+    def __init__(self, organizations: OrganizationRepository, api_keys: ApiKeyRepository) -> None:
+        self._organizations = organizations
+        self._api_keys = api_keys
+
+    async def execute(self, organization_id: int) -> RotatedKey:
+        """A new key for the organisation; every key it had stops working at the same moment."""
+        if await self._organizations.get(organization_id) is None:
+            raise NotFoundError("organization")
+        key = new_api_key()
+        revoked = await self._api_keys.replace(organization_id, hash_api_key(key))
+        return RotatedKey(api_key=key, revoked=revoked)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
-from application.management import GetAgent, cloudonix_domain
+from application.management import GetAgent, NotFoundError, cloudonix_domain
+from application.ports.repositories import TelephonyConfigRepository
+from domain.telephony import Provider
 
 CXML_PAUSE_SECONDS = 40  # keeps the call up after the socket closes: time for a hang-up or transfer
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
@@ -44,16 +46,33 @@ class StreamAddress:
     cxml: str
 
 
+class NoConfigurationError(NotFoundError):
+    """The organisation has no Cloudonix configuration for the domain: a call from it would be
+    refused, so no stream URL is given for it."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        super().__init__(
+            f"The organisation has no Cloudonix configuration for domain {domain}; "
+            "add one (POST /api/v1/telephony-configurations) before asking for its stream URL"
+        )
+
+
 class StreamUrl:
-    def __init__(self, get_agent: GetAgent, public_url: str) -> None:
+    def __init__(self, get_agent: GetAgent, configs: TelephonyConfigRepository, public_url: str) -> None:
         self._get_agent = get_agent
+        self._configs = configs
         self._public_url = public_url
 
     async def execute(self, organization_id: int, agent_uuid: UUID, domain: str) -> StreamAddress:
-        """Raises `NotFoundError` for another organisation's agent, `InvalidInputError` for a domain
-        that is no domain name. The URL carries the domain as given (trimmed), as Cloudonix sends it."""
+        """Raises `NotFoundError` for another organisation's agent, `NoConfigurationError` (a
+        `NotFoundError`) for a domain the organisation has no configuration for, and
+        `InvalidInputError` for a domain that is no domain name. The URL carries the domain as
+        given (trimmed), as Cloudonix sends it."""
         given = domain.strip()
-        cloudonix_domain(given, "domain")
+        normalized = cloudonix_domain(given, "domain")
         workflow = await self._get_agent.execute(organization_id, agent_uuid)
+        if await self._configs.find_by_domain(organization_id, Provider.CLOUDONIX, normalized) is None:
+            raise NoConfigurationError(normalized)
         url = stream_url(self._public_url, workflow.uuid, given)
         return StreamAddress(url=url, cxml=bridge_cxml(url))

@@ -1,4 +1,10 @@
-"""`agent-stream`: the command line of interfaces.md."""
+"""`agent-stream`: the command line of Agent Stream.
+
+`serve` and `demo` run the service; `org`, `agent`, `telephony` and `runs` manage what it stores
+(the database of AGENT_STREAM_DATABASE_URL); `call` plays the Cloudonix side of a call. The create
+commands and `runs list` print JSON for scripts (interfaces.md); the list and show commands print a
+table for people, and JSON with `--json`.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +25,14 @@ from application.management import (
     AgentDraft,
     CreateAgent,
     CreateOrganization,
+    FindAgent,
+    FindRun,
     InvalidInputError,
+    ListAllAgents,
+    ListOrganizations,
     ListRuns,
     NotFoundError,
+    RotateApiKey,
 )
 from application.ports.repositories import DuplicateError, StorageError
 from domain.agents import InvalidDefinitionError
@@ -184,6 +195,167 @@ def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- list and show: a table for people, JSON with --json ------------------------------------------
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(text) for text in column) for column in zip(headers, *cells, strict=True)]
+    lines = [headers, *cells]
+    return "".join(
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip() + "\n"
+        for line in lines
+    )
+
+
+def _fields(pairs: Sequence[tuple[str, Any]]) -> str:
+    """`name   value` lines; a dict or list value is indented JSON under its name."""
+    width = max(len(name) for name, _ in pairs)
+    out = []
+    for name, value in pairs:
+        if isinstance(value, dict | list):
+            text = json.dumps(value, indent=2, ensure_ascii=False, default=str) if value else "{}"
+            value_text = text.replace("\n", "\n" + " " * (width + 2))
+        else:
+            value_text = _cell(value)
+        out.append(f"{name.ljust(width)}  {value_text}\n")
+    return "".join(out)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    return str(value)
+
+
+def _agent_json(workflow: Any) -> dict[str, Any]:
+    from entrypoints.serialization import agent_to_dict
+
+    return {**agent_to_dict(workflow), "organization_id": workflow.organization_id}
+
+
+def cmd_org_list(args: argparse.Namespace, settings: Settings) -> int:
+    _prepare_database(settings)
+
+    async def work(c: AsyncContainer) -> list[dict[str, Any]]:
+        return [
+            {
+                "organization_id": summary.organization.id,
+                "name": summary.organization.name,
+                "max_concurrent_calls": summary.organization.max_concurrent_calls,
+                "monthly_minutes": summary.monthly_minutes,
+                "agents": summary.agents,
+            }
+            for summary in await (await c.get(ListOrganizations)).execute()
+        ]
+
+    organizations = _with_container(settings, work)
+    if args.json:
+        for organization in organizations:
+            _print(organization)
+        return 0
+    sys.stdout.write(
+        _table(
+            ["ID", "NAME", "CONCURRENT CALLS", "MONTHLY MINUTES", "AGENTS"],
+            [
+                [
+                    o["organization_id"],
+                    o["name"],
+                    o["max_concurrent_calls"],
+                    o["monthly_minutes"],
+                    o["agents"],
+                ]
+                for o in organizations
+            ],
+        )
+    )
+    return 0
+
+
+def cmd_org_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    _prepare_database(settings)
+
+    async def work(c: AsyncContainer) -> dict[str, Any]:
+        rotated = await (await c.get(RotateApiKey)).execute(args.org)
+        return {"organization_id": args.org, "api_key": rotated.api_key, "revoked": rotated.revoked}
+
+    _print(_with_container(settings, work))
+    sys.stderr.write(
+        "agent-stream: the new key is shown once; every earlier key of the organisation stopped working\n"
+    )
+    return 0
+
+
+def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> int:
+    _prepare_database(settings)
+
+    async def work(c: AsyncContainer) -> list[dict[str, Any]]:
+        return [_agent_json(w) for w in await (await c.get(ListAllAgents)).execute(args.org)]
+
+    agents = _with_container(settings, work)
+    if args.json:
+        for agent in agents:
+            _print(agent)
+        return 0
+    sys.stdout.write(
+        _table(
+            ["UUID", "ORG", "NAME", "STATUS", "ENGINE", "CREATED"],
+            [
+                [
+                    a["uuid"],
+                    a["organization_id"],
+                    a["name"],
+                    a["status"],
+                    a["definition"].get("engine"),
+                    a["created_at"],
+                ]
+                for a in agents
+            ],
+        )
+    )
+    return 0
+
+
+def _uuid_arg(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise CliError(f"{raw!r} is not an agent UUID") from None
+
+
+def cmd_agent_show(args: argparse.Namespace, settings: Settings) -> int:
+    _prepare_database(settings)
+    agent_uuid = _uuid_arg(args.uuid)
+
+    async def work(c: AsyncContainer) -> dict[str, Any]:
+        return _agent_json(await (await c.get(FindAgent)).execute(agent_uuid))
+
+    agent = _with_container(settings, work)
+    if args.json:
+        _print(agent)
+        return 0
+    order = ["uuid", "id", "organization_id", "name", "status", "created_at", "updated_at"]
+    rest = [key for key in agent if key not in order]
+    sys.stdout.write(_fields([(key, agent[key]) for key in [*order, *rest]]))
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
+    from entrypoints.serialization import run_to_dict
+
+    _prepare_database(settings)
+
+    async def work(c: AsyncContainer) -> dict[str, Any]:
+        return run_to_dict(await (await c.get(FindRun)).execute(args.run_id))
+
+    run = _with_container(settings, work)
+    if args.json:
+        _print(run)
+        return 0
+    sys.stdout.write(_fields(list(run.items())))
+    return 0
+
+
 def cmd_call(args: argparse.Namespace, _: Settings) -> int:
     from pathlib import Path
 
@@ -214,57 +386,125 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agent-stream", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _run_id(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a run id (a positive integer)") from None
+    if not 1 <= value <= MAX_RUN_ID:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a run id (a positive integer)")
+    return value
 
-    serve = sub.add_parser("serve", help="serve HTTP and WebSocket")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+
+MAX_RUN_ID = 2**63 - 1  # a PostgreSQL bigint
+JSON_HELP = "print JSON (one object a line) instead of a table"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-stream",
+        description="Agent Stream: answers Cloudonix (Twilio-compatible) media-stream WebSockets with a "
+        "voice agent. Start with `agent-stream demo`; see README.md.",
+        epilog="Settings come from AGENT_STREAM_* environment variables (the database: "
+        "AGENT_STREAM_DATABASE_URL, by default the SQLite file ./agent-stream.db).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve HTTP and WebSocket", description="Serve HTTP and WebSocket.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)
+    db = sub.add_parser("db", help="database migrations").add_subparsers(
+        dest="db_command", required=True, metavar="COMMAND"
+    )
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
-    org = sub.add_parser("org", help="organisations").add_subparsers(dest="org_command", required=True)
-    org_create = org.add_parser("create", help="an organisation, its owner and an API key")
-    org_create.add_argument("--name", required=True)
-    org_create.add_argument("--max-concurrent-calls", type=int, default=10)
-    org_create.add_argument("--monthly-minutes", type=int, default=1000)
+    org = sub.add_parser("org", help="organisations").add_subparsers(
+        dest="org_command", required=True, metavar="COMMAND"
+    )
+    org_create = org.add_parser("create", help="an organisation, its owner and an API key (JSON)")
+    org_create.add_argument("--name", required=True, help="the organisation's name")
+    org_create.add_argument(
+        "--max-concurrent-calls", type=int, default=10, help="calls it may have at once (default 10)"
+    )
+    org_create.add_argument(
+        "--monthly-minutes",
+        type=int,
+        default=1000,
+        help="call minutes its owner may use a month (default 1000; 0 refuses every call)",
+    )
     org_create.set_defaults(func=cmd_org_create)
+    org_list = org.add_parser("list", help="every organisation: limits and number of agents")
+    org_list.add_argument("--json", action="store_true", help=JSON_HELP)
+    org_list.set_defaults(func=cmd_org_list)
+    org_rotate = org.add_parser(
+        "rotate-key",
+        help="a new API key for the organisation, printed once (JSON); every earlier key stops working",
+    )
+    org_rotate.add_argument("--org", type=int, required=True, help="the organisation's id")
+    org_rotate.set_defaults(func=cmd_org_rotate_key)
 
-    agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command", required=True)
-    agent_create = agent.add_parser("create", help="an agent owned by the organisation's user")
-    agent_create.add_argument("--org", type=int, required=True)
-    agent_create.add_argument("--name", required=True)
-    agent_create.add_argument("--definition", default='{"engine": "linetest"}')
-    agent_create.add_argument("--status", choices=["draft", "published"], default="draft")
-    agent_create.add_argument("--template-variables", default="{}")
+    agent = sub.add_parser("agent", help="agents").add_subparsers(
+        dest="agent_command", required=True, metavar="COMMAND"
+    )
+    agent_create = agent.add_parser("create", help="an agent owned by the organisation's user (JSON)")
+    agent_create.add_argument("--org", type=int, required=True, help="the organisation's id")
+    agent_create.add_argument("--name", required=True, help="the agent's name")
+    agent_create.add_argument(
+        "--definition",
+        default='{"engine": "linetest"}',
+        help='the definition, a JSON object (default {"engine": "linetest"})',
+    )
+    agent_create.add_argument(
+        "--status", choices=["draft", "published"], default="draft", help="draft (default) or published"
+    )
+    agent_create.add_argument(
+        "--template-variables", default="{}", help="values for {{name}} placeholders, a JSON object"
+    )
     agent_create.set_defaults(func=cmd_agent_create)
+    agent_list = agent.add_parser("list", help="agents, oldest first")
+    agent_list.add_argument(
+        "--org", type=int, help="only this organisation's (default: every organisation's)"
+    )
+    agent_list.add_argument("--json", action="store_true", help=JSON_HELP)
+    agent_list.set_defaults(func=cmd_agent_list)
+    agent_show = agent.add_parser("show", help="one agent, its definition included")
+    agent_show.add_argument("uuid", metavar="UUID", help="the agent's UUID")
+    agent_show.add_argument("--json", action="store_true", help="print one JSON object instead")
+    agent_show.set_defaults(func=cmd_agent_show)
 
     telephony = sub.add_parser("telephony", help="telephony configurations").add_subparsers(
-        dest="telephony_command", required=True
+        dest="telephony_command", required=True, metavar="COMMAND"
     )
     add_cx = telephony.add_parser(
         "add-cloudonix",
         help="a Cloudonix configuration; the token comes from CLOUDONIX_BEARER_TOKEN or stdin",
     )
-    add_cx.add_argument("--org", type=int, required=True)
-    add_cx.add_argument("--domain", required=True)
-    add_cx.add_argument("--name")
+    add_cx.add_argument("--org", type=int, required=True, help="the organisation's id")
+    add_cx.add_argument(
+        "--domain", required=True, help="the Cloudonix domain (acme means acme.cloudonix.net)"
+    )
+    add_cx.add_argument("--name", help="a label (default: the domain)")
     add_cx.set_defaults(func=cmd_telephony_add_cloudonix)
 
-    runs = sub.add_parser("runs", help="workflow runs").add_subparsers(dest="runs_command", required=True)
-    runs_list = runs.add_parser("list", help="an agent's runs, newest first")
-    runs_list.add_argument("--agent", required=True)
-    runs_list.add_argument("--limit", type=int, default=50)
+    runs = sub.add_parser("runs", help="workflow runs (calls)").add_subparsers(
+        dest="runs_command", required=True, metavar="COMMAND"
+    )
+    runs_list = runs.add_parser("list", help="an agent's runs, newest first (JSON, one a line)")
+    runs_list.add_argument("--agent", required=True, help="the agent's UUID")
+    runs_list.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     runs_list.set_defaults(func=cmd_runs_list)
+    runs_show = runs.add_parser("show", help="one run: state, how it ended, its context and logs")
+    runs_show.add_argument("run_id", metavar="RUN_ID", type=_run_id, help="the run's id")
+    runs_show.add_argument("--json", action="store_true", help="print one JSON object instead")
+    runs_show.set_defaults(func=cmd_runs_show)
 
     demo = sub.add_parser(
         "demo",
         help="a first call, offline: embedded database, demo agent, stand-in Cloudonix API, the server",
     )
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
     demo.set_defaults(func=cmd_demo)
 
     call = sub.add_parser(

@@ -51,11 +51,16 @@ from application.management import (
     CreateAgent,
     CreateOrganization,
     DeleteConfiguration,
+    FindAgent,
+    FindRun,
     GetAgent,
     GetRun,
     ListAgents,
+    ListAllAgents,
     ListConfigurations,
+    ListOrganizations,
     ListRuns,
+    RotateApiKey,
     UpdateAgent,
 )
 from application.ports.api_keys import ApiKeyRepository
@@ -380,12 +385,19 @@ class UseCasesProvider(Provider):
     list_configurations = provide(ListConfigurations)
     delete_configuration = provide(DeleteConfiguration)
     get_run = provide(GetRun)
+    list_organizations = provide(ListOrganizations)
+    list_all_agents = provide(ListAllAgents)
+    find_agent = provide(FindAgent)
+    find_run = provide(FindRun)
+    rotate_api_key = provide(RotateApiKey)
     hang_up_run = provide(HangUpRun)
     transfer_run = provide(TransferRun)
 
     @provide
-    def provide_stream_url(self, settings: Settings, get_agent: GetAgent) -> StreamUrl:
-        return StreamUrl(get_agent, settings.public_url)
+    def provide_stream_url(
+        self, settings: Settings, get_agent: GetAgent, configs: TelephonyConfigRepository
+    ) -> StreamUrl:
+        return StreamUrl(get_agent, configs, settings.public_url)
 
 
 class HttpProvider(Provider):

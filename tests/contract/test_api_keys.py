@@ -68,3 +68,41 @@ async def test_a_key_needs_an_existing_organisation(backend: Backend) -> None:
         await backend.api_keys.add(10**9, hash_api_key(new_api_key()))
 
     assert not isinstance(raised.value, DuplicateError)
+
+
+async def test_replace_leaves_the_new_key_the_only_one(backend: Backend) -> None:
+    organization_id, other = await _organization_id(backend), await _organization_id(backend)
+    old = [new_api_key() for _ in range(2)]
+    for key in old:
+        await backend.api_keys.add(organization_id, hash_api_key(key))
+    others = new_api_key()
+    await backend.api_keys.add(other, hash_api_key(others))
+    new = new_api_key()
+
+    revoked = await backend.api_keys.replace(organization_id, hash_api_key(new))
+
+    assert revoked == 2
+    assert [await backend.api_keys.organization_for(hash_api_key(key)) for key in old] == [None, None]
+    assert await backend.api_keys.organization_for(hash_api_key(new)) == organization_id
+    assert await backend.api_keys.organization_for(hash_api_key(others)) == other  # untouched
+
+
+async def test_replace_of_an_organisation_without_keys_adds_one(backend: Backend) -> None:
+    organization_id = await _organization_id(backend)
+    key = new_api_key()
+
+    assert await backend.api_keys.replace(organization_id, hash_api_key(key)) == 0
+    assert await backend.api_keys.organization_for(hash_api_key(key)) == organization_id
+
+
+async def test_replace_with_another_organisations_hash_changes_nothing(backend: Backend) -> None:
+    organization_id, other = await _organization_id(backend), await _organization_id(backend)
+    mine, theirs = new_api_key(), new_api_key()
+    await backend.api_keys.add(organization_id, hash_api_key(mine))
+    await backend.api_keys.add(other, hash_api_key(theirs))
+
+    with pytest.raises(DuplicateError):
+        await backend.api_keys.replace(organization_id, hash_api_key(theirs))
+
+    assert await backend.api_keys.organization_for(hash_api_key(mine)) == organization_id  # rolled back
+    assert await backend.api_keys.organization_for(hash_api_key(theirs)) == other

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from application.ports.repositories import StorageError
+from domain.agents import Organization
 from tests.contract.conftest import Backend
 from tests.contract.factories import OrganizationFactory, UserFactory
 
@@ -78,3 +79,14 @@ async def test_an_organization_without_users_has_no_owner(backend: Backend) -> N
     assert organization.id is not None
 
     assert await backend.organizations.owner_of(organization.id) is None
+
+
+async def test_list_all_has_every_organization_oldest_first(backend: Backend) -> None:
+    first = await backend.organizations.add(Organization(name="first", max_concurrent_calls=3))
+    second = await backend.organizations.add(Organization(name="second"))
+
+    listed = await backend.organizations.list_all()
+
+    ids = [organization.id for organization in listed]
+    assert ids == sorted(ids)
+    assert [o for o in listed if o.id in (first.id, second.id)] == [first, second]

@@ -474,11 +474,11 @@ def _deep(depth: int) -> str:
 
 
 AGENT_BODIES = [
-    ("definition 100,000 deep", '{"name": "x", "definition": ' + _deep(100_000) + "}", 400, "definition"),
+    ("definition 100,000 deep", '{"name": "x", "definition": ' + _deep(100_000) + "}", 422, "definition"),
     (
         "a definition key 100,000 deep",
         '{"name": "x", "definition": {"engine": "linetest", "x": ' + _deep(100_000) + "}}",
-        400,
+        422,
         "definition",
     ),
     (
@@ -486,7 +486,7 @@ AGENT_BODIES = [
         '{"name": "x", "definition": {"engine": "linetest"}, "template_context_variables": '
         + _deep(100_000)
         + "}",
-        400,
+        422,
         "template_context_variables",
     ),
     (
@@ -526,10 +526,10 @@ async def test_deep_json_in_an_agent_body_is_a_4xx_naming_the_field(
     assert sorted(agent["name"] for agent in agents) == ["front desk", "ok"]  # nothing new, nothing changed
 
 
-async def test_deep_json_in_other_bodies_is_a_400(api: httpx.AsyncClient, tenant: Tenant):
+async def test_deep_json_in_other_bodies_is_a_422(api: httpx.AsyncClient, tenant: Tenant):
     headers = {**tenant.auth, "content-type": "application/json"}
     for body in ("[" * 100_000 + "]" * 100_000, _deep(100_000)):
         for path in ("/api/v1/runs/1/transfer", "/api/v1/telephony-configurations"):
             response = await api.post(path, content=body, headers=headers)
-            assert response.status_code == 400, response.text
+            assert response.status_code == 422, response.text
             assert "must not be nested deeper than 32 levels" in response.json()["detail"]

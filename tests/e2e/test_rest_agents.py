@@ -107,21 +107,25 @@ async def test_other_bad_values_are_422_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"definition": {"engine": "linetest"}},  # no name
-        {"name": "x"},  # no definition
-        {"name": "x", "definition": {}, "status": "archived"},
-        {"name": "x", "definition": []},
-        {"name": "x" * 256, "definition": {}},
-        {"name": "x", "definition": {}, "template_variables": {}},  # misspelt field
+        ({"definition": {"engine": "linetest"}}, "name"),  # no name
+        ({"name": "x"}, "definition"),  # no definition
+        ({"name": "x", "definition": {}, "status": "archived"}, "status"),
+        ({"name": "x", "definition": []}, "definition"),
+        ({"name": "x" * 256, "definition": {}}, "name"),
+        ({"name": "x", "definition": {}, "template_variables": {}}, "template_variables"),  # misspelt
+        ([], "body"),
     ],
 )
-async def test_a_malformed_body_is_400(api: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any]):
+async def test_a_malformed_body_is_422_naming_the_field(
+    api: httpx.AsyncClient, tenant: Tenant, body: Any, field: str
+):
     response = await api.post(AGENTS, json=body, headers=tenant.auth)
 
-    assert response.status_code == 400, response.text
-    assert response.json()["detail"].startswith("Invalid request:")
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(f"Invalid request: {field}: "), response.text
+    assert response.json()["errors"][0]["field"] == field
 
 
 async def test_a_body_that_is_not_json_is_400(api: httpx.AsyncClient, tenant: Tenant):
@@ -181,7 +185,8 @@ async def test_patch_changes_only_the_given_fields_and_never_the_uuid(api: httpx
         json={"status": "published", "uuid": str(uuid.uuid4())},
         headers=tenant.auth,
     )
-    assert response.status_code == 400  # `uuid` is not a field one can send
+    assert response.status_code == 422  # `uuid` is not a field one can send
+    assert response.json()["detail"] == "Invalid request: uuid: is not a field one can send"
 
     response = await api.patch(
         f"{AGENTS}/{created['uuid']}", json={"status": "published"}, headers=tenant.auth
@@ -237,7 +242,8 @@ async def test_patch_validates_like_create(api: httpx.AsyncClient, tenant: Tenan
     assert bad_engine.json()["detail"].startswith("definition.engine:")
     assert negative.status_code == 422
     assert negative.json()["detail"].startswith("definition.max_call_seconds:")
-    assert bad_status.status_code == 400
+    assert bad_status.status_code == 422
+    assert bad_status.json()["detail"].startswith("Invalid request: status: ")
     assert (await api.get(url, headers=tenant.auth)).json() == created
 
 

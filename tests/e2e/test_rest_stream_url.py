@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.caller import CONNECTED, call, start_event, stop_event
-from tests.e2e.conftest import Tenant
+from tests.e2e.conftest import Tenant, TenantFactory
 from tests.standins.cloudonix import CloudonixStandIn
 
 
@@ -39,7 +39,8 @@ async def test_answers_the_stream_url_and_the_cxml(api: httpx.AsyncClient, tenan
     assert document.find("Pause").get("length") == "40"  # type: ignore[union-attr]
 
 
-async def test_the_domain_is_encoded_as_given(api: httpx.AsyncClient, tenant: Tenant):
+async def test_the_domain_is_encoded_as_given(api: httpx.AsyncClient, tenant: Tenant, tenants: TenantFactory):
+    await tenants.add_config(tenant.organization_id, "voice.example.com", "cx-token-voice")
     response = await api.get(_url(tenant), params={"domain": " Voice.Example.com "}, headers=tenant.auth)
 
     assert response.status_code == 200
@@ -67,13 +68,29 @@ async def test_the_url_it_gives_takes_a_call(
     assert (result.code, result.reason) == (1000, "")
 
 
-async def test_a_missing_domain_is_400(api: httpx.AsyncClient, tenant: Tenant):
+async def test_a_missing_domain_is_422_naming_it(api: httpx.AsyncClient, tenant: Tenant):
     missing = await api.get(_url(tenant), headers=tenant.auth)
     empty = await api.get(_url(tenant), params={"domain": ""}, headers=tenant.auth)
 
-    assert missing.status_code == 400
-    assert "domain" in missing.json()["detail"]
-    assert empty.status_code == 400
+    assert missing.status_code == 422
+    assert missing.json()["detail"] == "Invalid request: domain: is required"
+    assert empty.status_code == 422
+    assert empty.json()["detail"].startswith("Invalid request: domain: ")
+
+
+async def test_a_domain_the_organisation_has_no_configuration_for_is_404(
+    api: httpx.AsyncClient, tenant: Tenant, tenants: TenantFactory
+):
+    other = await tenants.create()  # another organisation's domain is not this one's either
+
+    for domain in ("nosuch", other.domain):
+        response = await api.get(_url(tenant), params={"domain": domain}, headers=tenant.auth)
+
+        assert response.status_code == 404, response.text
+        assert response.json() == {
+            "detail": f"The organisation has no Cloudonix configuration for domain {domain}.cloudonix.net; "
+            "add one (POST /api/v1/telephony-configurations) before asking for its stream URL"
+        }
 
 
 async def test_a_domain_that_is_no_domain_name_is_422(api: httpx.AsyncClient, tenant: Tenant):

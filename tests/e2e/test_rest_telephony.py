@@ -138,20 +138,23 @@ async def test_bad_values_are_422_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"provider": "twilio", "domain_id": "acme", "bearer_token": "t"},
-        {"domain_id": "acme", "bearer_token": "t"},
-        {"provider": "cloudonix", "bearer_token": "t"},
-        {"provider": "cloudonix", "domain_id": "acme"},
-        {"provider": "cloudonix", "domain_id": "", "bearer_token": "t"},
-        {"provider": "cloudonix", "domain_id": "acme", "bearer_token": "t", "token": "t"},
+        ({"provider": "twilio", "domain_id": "acme", "bearer_token": "t"}, "provider"),
+        ({"domain_id": "acme", "bearer_token": "t"}, "provider"),
+        ({"provider": "cloudonix", "bearer_token": "t"}, "domain_id"),
+        ({"provider": "cloudonix", "domain_id": "acme"}, "bearer_token"),
+        ({"provider": "cloudonix", "domain_id": "", "bearer_token": "t"}, "domain_id"),
+        ({"provider": "cloudonix", "domain_id": "acme", "bearer_token": "t", "token": "t"}, "token"),
     ],
 )
-async def test_a_malformed_body_is_400(api: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any]):
+async def test_a_malformed_body_is_422_naming_the_field(
+    api: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], field: str
+):
     response = await api.post(CONFIGS, json=body, headers=tenant.auth)
 
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(f"Invalid request: {field}: "), response.text
 
 
 async def test_delete_removes_the_configuration(api: httpx.AsyncClient, tenant: Tenant):
@@ -170,7 +173,7 @@ async def test_delete_removes_the_configuration(api: httpx.AsyncClient, tenant: 
 
 async def test_delete_of_an_unknown_id_is_404(api: httpx.AsyncClient, tenant: Tenant):
     assert (await api.delete(f"{CONFIGS}/{2**52}", headers=tenant.auth)).status_code == 404
-    assert (await api.delete(f"{CONFIGS}/0", headers=tenant.auth)).status_code == 400
+    assert (await api.delete(f"{CONFIGS}/0", headers=tenant.auth)).status_code == 422
 
 
 async def test_the_token_is_encrypted_in_the_database_row(

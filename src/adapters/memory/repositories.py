@@ -79,6 +79,9 @@ class InMemoryOrganizationRepository(OrganizationRepository):
         stored = self._organizations.get(organization_id)
         return None if stored is None else dataclasses.replace(stored)
 
+    async def list_all(self) -> list[Organization]:
+        return [dataclasses.replace(stored) for _, stored in sorted(self._organizations.items())]
+
     async def add_user(self, user: User) -> User:
         self.require_organization(user.organization_id)
         user_id = next(self._user_ids)
@@ -417,6 +420,18 @@ class InMemoryApiKeyRepository(ApiKeyRepository):
 
     async def organization_for(self, key_hash: str) -> int | None:
         return self._owners.get(key_hash)
+
+    async def replace(self, organization_id: int, key_hash: str) -> int:
+        if self._organizations is not None:
+            self._organizations.require_organization(organization_id)
+        owner = self._owners.get(key_hash)
+        if owner is not None and owner != organization_id:
+            raise DuplicateError("api key exists")
+        revoked = [h for h, owner in self._owners.items() if owner == organization_id]
+        for old in revoked:
+            del self._owners[old]
+        self._owners[key_hash] = organization_id
+        return len(revoked)
 
 
 class InMemoryCallRoutes(CallRoutes):

@@ -298,6 +298,11 @@ class SqlOrganizationRepository(_SqlAdapter, OrganizationRepository):
             row = await session.get(OrganizationRow, organization_id)
             return None if row is None else organization_from_row(row)
 
+    async def list_all(self) -> list[Organization]:
+        async with self._transaction() as session:
+            rows = await session.scalars(select(OrganizationRow).order_by(OrganizationRow.id))
+            return [organization_from_row(row) for row in rows]
+
     async def add_user(self, user: User) -> User:
         async with self._transaction() as session:
             row = UserRow(**user_values(user))
@@ -708,3 +713,14 @@ class SqlApiKeyRepository(_SqlAdapter, ApiKeyRepository):
                 select(ApiKeyRow.organization_id).where(ApiKeyRow.key_hash == key_hash)
             )
             return int(found) if found is not None else None
+
+    async def replace(self, organization_id: int, key_hash: str) -> int:
+        async with self._transaction() as session:
+            revoked = await _rowcount(
+                session, delete(ApiKeyRow).where(ApiKeyRow.organization_id == organization_id)
+            )
+            session.add(
+                ApiKeyRow(organization_id=organization_id, key_hash=key_hash, created_at=datetime.now(UTC))
+            )
+            await session.flush()
+            return revoked

@@ -33,6 +33,10 @@ class OrganizationRepository(Protocol):
     async def get(self, organization_id: int) -> Organization | None: ...
 
     @abstractmethod
+    async def list_all(self) -> list[Organization]:
+        """Every organisation, oldest first."""
+
+    @abstractmethod
     async def add_user(self, user: User) -> User: ...
 
     @abstractmethod

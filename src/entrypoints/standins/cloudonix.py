@@ -123,9 +123,19 @@ class _Forced:
 class CloudonixStandIn(StandInServer):
     name = "Cloudonix stand-in"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, accept_any_session: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        accept_any_session: bool = False,
+        accept_any_domain: bool = False,
+    ) -> None:
         super().__init__(host, port)
         self.accept_any_session = accept_any_session
+        # a domain never added is served too, under any bearer token: the demo's configurations
+        # made through the REST API or the CLI then validate, hang up and transfer like `demo`'s own
+        self.accept_any_domain = accept_any_domain
         self._http: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._generation = 0  # bumped by reset(): callbacks of an earlier test are dropped
@@ -264,7 +274,11 @@ class CloudonixStandIn(StandInServer):
     def _authorised(self, domain: str, headers: dict[str, str]) -> bool:
         expected = self.tokens.get(domain)
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        return expected is not None and scheme.lower() == "bearer" and token == expected
+        if scheme.lower() != "bearer" or not token:
+            return False
+        if expected is None:
+            return self.accept_any_domain
+        return token == expected
 
     def _known(self, domain: str, session: str) -> bool:
         if session in self.sessions.get(domain, set()):

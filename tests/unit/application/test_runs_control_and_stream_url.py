@@ -16,6 +16,7 @@ from adapters.memory.repositories import InMemoryStore
 from adapters.system.clock import FixedClock
 from application.live_calls import CallNotLiveError, LiveCallRegistry
 from application.management import (
+    AddCloudonixConfiguration,
     AgentDraft,
     CreateAgent,
     CreateOrganization,
@@ -39,7 +40,7 @@ from application.runs_control import (
     TransferRun,
     transfer_destination,
 )
-from application.stream_url import StreamUrl, bridge_cxml, stream_url
+from application.stream_url import NoConfigurationError, StreamUrl, bridge_cxml, stream_url
 from domain.close_policy import Close
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr
@@ -267,7 +268,10 @@ async def test_closing_cancels_what_is_under_way():
 
 
 async def test_stream_url_use_case_is_scoped_and_checks_the_domain(world: World):
-    address = StreamUrl(GetAgent(world.store.workflows), "https://agents.example.com")
+    address = StreamUrl(
+        GetAgent(world.store.workflows), world.store.telephony_configs, "https://agents.example.com"
+    )
+    await AddCloudonixConfiguration(world.store.telephony_configs).execute(world.organization_id, "acme", "T")
 
     found = await address.execute(world.organization_id, world.agent.uuid, " acme ")
 
@@ -280,6 +284,10 @@ async def test_stream_url_use_case_is_scoped_and_checks_the_domain(world: World)
         await address.execute(world.other_id, world.agent.uuid, "acme")
     with pytest.raises(InvalidInputError):
         await address.execute(world.organization_id, world.agent.uuid, "a b")
+    with pytest.raises(
+        NoConfigurationError, match=r"no Cloudonix configuration for domain nosuch\.cloudonix\.net"
+    ):
+        await address.execute(world.organization_id, world.agent.uuid, "nosuch")
     await world.call.aclose()
 
 

@@ -6,7 +6,7 @@ from litestar.types import ControllerRouterHandler
 
 from entrypoints.web.api.agents import AgentController
 from entrypoints.web.api.errors import EXCEPTION_HANDLERS
-from entrypoints.web.api.openapi import OPENAPI_PLUGINS, openapi_config
+from entrypoints.web.api.openapi import OPENAPI_PLUGINS, openapi_config, swagger_assets_router
 from entrypoints.web.api.runs import RunController
 from entrypoints.web.api.telephony import TelephonyConfigurationController, transfer_result
 
@@ -17,4 +17,5 @@ API_ROUTES: list[ControllerRouterHandler] = [
     TelephonyConfigurationController,
     RunController,
     transfer_result,
+    swagger_assets_router(),
 ]

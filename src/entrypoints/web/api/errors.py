@@ -35,6 +35,7 @@ from application.management import ConfigurationExistsError, InvalidInputError, 
 from application.ports.call_control import HolderUnavailableError
 from application.ports.credentials import UndecryptableCredentialError
 from application.ports.repositories import DuplicateError, StorageError
+from application.stream_url import NoConfigurationError
 from domain.agents import InvalidDefinitionError
 from entrypoints.web.api.schemas import ErrorBody
 
@@ -64,6 +65,7 @@ def _not_found(exc: Exception) -> str:
 # Most specific first: the first rule whose type the error is an instance of applies.
 ERROR_TABLE: tuple[tuple[type[Exception], ErrorRule], ...] = (
     (NotAuthenticatedError, ErrorRule(HTTP_401_UNAUTHORIZED, _own_message)),
+    (NoConfigurationError, ErrorRule(HTTP_404_NOT_FOUND, _own_message)),
     (NotFoundError, ErrorRule(HTTP_404_NOT_FOUND, _not_found)),
     (
         CallNotLiveError,
@@ -119,16 +121,50 @@ def handle_application_error(request: Request[Any, Any, Any], exc: Exception) ->
 
 
 def handle_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
-    errors = [item for item in exc.extra if isinstance(item, dict)] if isinstance(exc.extra, list) else []
-    messages = [_describe_validation(item) for item in errors]
-    detail = "Invalid request: " + "; ".join(messages) if messages else str(exc.detail)
-    return _json(HTTP_400_BAD_REQUEST, ErrorBody(detail=detail, errors=errors or UNSET))
+    """Every validation failure (of the JSON body, a query or a path parameter) is a 422 whose
+    detail names each offending field; a body that is not JSON at all is a 400 (`handle_http_error`)."""
+    items = [item for item in exc.extra if isinstance(item, dict)] if isinstance(exc.extra, list) else []
+    errors = [_field_error(item) for item in items] or _missing_parameter(str(exc.detail))
+    if errors:
+        detail = "Invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    else:
+        detail = str(exc.detail)
+    return _json(HTTP_422_UNPROCESSABLE_ENTITY, ErrorBody(detail=detail, errors=errors or UNSET))
 
 
-def _describe_validation(item: dict[str, Any]) -> str:
-    key = item.get("key")
-    message = str(item.get("message", "invalid value"))
-    return f"{key}: {message}" if key else message
+_BODY_KEY = "data"  # Litestar's name for the body itself
+_FIELD_MESSAGE = re.compile(r"Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`")
+_MISSING_PARAMETER = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+
+
+def _field_error(item: dict[str, Any]) -> dict[str, str]:
+    """`{"field", "message", "source"}` from one of Litestar's entries, the field as a dotted path
+    from the body's top (`definition`, `name`), the message saying what is wrong with it."""
+    key = str(item.get("key") or "")
+    source = str(item.get("source") or "body")
+    message = str(item.get("message") or "invalid value")
+    parent = "" if key == _BODY_KEY and source == "body" else key
+    if match := _FIELD_MESSAGE.fullmatch(message):
+        field = f"{parent}.{match['name']}" if parent else match["name"]
+        text = "is required" if match["what"] == "missing required" else "is not a field one can send"
+        return {"field": field, "message": text, "source": source}
+    if key == _BODY_KEY and source == "body":
+        if message == f"'{_BODY_KEY}'":  # no body at all
+            return {"field": "body", "message": "a JSON object is required", "source": source}
+        return {"field": "body", "message": _plain(message), "source": source}
+    return {"field": key or "body", "message": _plain(message), "source": source}
+
+
+def _missing_parameter(detail: str) -> list[dict[str, str]]:
+    if match := _MISSING_PARAMETER.match(detail):
+        return [{"field": match["name"], "message": "is required", "source": match["source"]}]
+    return []
+
+
+def _plain(message: str) -> str:
+    """msgspec's `Expected `int`, got `str`` without the backticks: `expected int, got str`."""
+    text = message.replace("`", "")
+    return text[:1].lower() + text[1:]
 
 
 def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
@@ -148,15 +184,16 @@ _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def handle_recursion_error(request: Request[Any, Any, Any], exc: RecursionError) -> Response[ErrorBody]:
-    """A JSON body nested past the decoder's recursion limit is the client's mistake (400, naming
-    the top-level field that holds the nesting); any other RecursionError is ours (500)."""
+    """A JSON body nested past the decoder's recursion limit is the client's mistake (422, naming
+    the top-level field that holds the nesting, as any refused value); any other RecursionError is
+    ours (500)."""
     if not _raised_by_the_body_decoder(exc):
         return handle_unexpected(request, exc)
     body = getattr(request, "_body", None)  # Litestar's cache of the body it failed to decode
     field = _deep_field(body, MAX_BODY_DEPTH) if isinstance(body, bytes) else None
     where = f"{field}: " if field else "the JSON body "
     detail = f"Invalid request: {where}must not be nested deeper than {MAX_BODY_DEPTH} levels"
-    return _json(HTTP_400_BAD_REQUEST, ErrorBody(detail=detail))
+    return _json(HTTP_422_UNPROCESSABLE_ENTITY, ErrorBody(detail=detail))
 
 
 def _raised_by_the_body_decoder(exc: BaseException) -> bool:
@@ -218,7 +255,7 @@ def _spec(description: str, detail: str) -> ResponseSpec:
     )
 
 
-BAD_REQUEST = {HTTP_400_BAD_REQUEST: _spec("The request is malformed", "Invalid request: ...")}
+BAD_REQUEST = {HTTP_400_BAD_REQUEST: _spec("The body is not JSON", "JSON is malformed: ...")}
 UNAUTHORIZED = {
     HTTP_401_UNAUTHORIZED: _spec(
         "No API key, or one no organisation owns", "an API key is required: Authorization: Bearer <api key>"
@@ -239,7 +276,8 @@ CONFLICT_NOT_LIVE = {
 }
 UNPROCESSABLE = {
     HTTP_422_UNPROCESSABLE_ENTITY: _spec(
-        "A value is not acceptable; the detail names the field", "definition.engine: unknown engine 'x'"
+        "A value is not acceptable, or a required one is missing; the detail names the field",
+        "definition.engine: unknown engine 'x'",
     )
 }
 UNAVAILABLE = {
@@ -255,6 +293,7 @@ HOLDER_UNAVAILABLE = {
 
 def responses(*groups: dict[int, ResponseSpec]) -> dict[int, ResponseSpec]:
     merged: dict[int, ResponseSpec] = {}
-    for group in (BAD_REQUEST, UNAUTHORIZED, UNAVAILABLE, *groups):  # a group may say more of 503
+    # any parameter or body may fail validation (422); a group may say more of 503
+    for group in (BAD_REQUEST, UNAUTHORIZED, UNPROCESSABLE, UNAVAILABLE, *groups):
         merged.update(group)
     return merged

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, delete, get, post
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -152,7 +152,7 @@ class TelephonyConfigurationController(Controller):
     security=[],
     request_max_body_size=MAX_CALLBACK_BYTES,
     operation_class=TransferCallbackOperation,
-    responses={**BAD_REQUEST, **UNKNOWN_TRANSFER},
+    responses={**BAD_REQUEST, **UNPROCESSABLE, **UNKNOWN_TRANSFER},
 )
 @inject
 async def transfer_result(
@@ -166,7 +166,7 @@ async def transfer_result(
     try:
         payload = payload_from_form_or_json(request.headers.get("content-type", ""), body)
     except ValueError:
-        raise ValidationException("the callback body is neither JSON nor form data") from None
+        raise ClientException("the callback body is neither JSON nor form data") from None
     if not transfers.deliver(transfer_id, payload):
         raise NotFoundException("Transfer not found")
     return CallbackReceived()
