@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from application import log_context
-from application.admission import LoopLag
+from application.admission import Load, StartingCall
 from application.instance_life import InstanceLife
 from application.live_calls import LiveCallRegistry
 from application.ports.calls import AgentPipeline, AgentSession, CallOutcome, CallSocket
@@ -33,7 +33,6 @@ from domain.close_policy import (
     DatabaseUnavailableError,
     DrainingError,
     QuotaExceededError,
-    ServerBusyError,
     ServiceUnavailableError,
     StreamRefusedError,
     TooManyLookupFailuresError,
@@ -91,7 +90,7 @@ class AgentStream:
         policy: StreamPolicy,
         *,
         life: InstanceLife,
-        load: LoopLag,
+        load: Load,
         lookup_guard: LookupFailureWindow | None = None,
         live_calls: LiveCallRegistry | None = None,
         metrics: CallMetrics | None = None,
@@ -130,14 +129,18 @@ class AgentStream:
             try:
                 if self._live_calls.draining:
                     raise DrainingError()
-                if self._load.busy:
-                    raise ServerBusyError(detail=f"event-loop lag {self._load.seconds * 1000:.0f} ms")
-                opener = self._providers.resolve(request.provider)  # 1
-                route = await self._find_route(request, command.client)  # 2
+                if (busy := self._load.refusal()) is not None:
+                    raise busy
             except StreamRefusedError as refusal:
                 return self._refused(refusal)
-            with log_context.bound(workflow_id=route.workflow.id):
-                return await self._with_slot(command, socket, opener, route, accepted_at)
+            with self._load.call_starting() as starting:
+                try:
+                    opener = self._providers.resolve(request.provider)  # 1
+                    route = await self._find_route(request, command.client)  # 2
+                except StreamRefusedError as refusal:
+                    return self._refused(refusal)
+                with log_context.bound(workflow_id=route.workflow.id):
+                    return await self._with_slot(command, socket, opener, route, accepted_at, starting)
 
     async def _with_slot(
         self,
@@ -146,6 +149,7 @@ class AgentStream:
         opener: CallOpener,
         route: CallRoute,
         accepted_at: float,
+        starting: StartingCall,
     ) -> Close:
         workflow, organization = route.workflow, route.organization
         if organization is None or organization.id is None:
@@ -172,6 +176,7 @@ class AgentStream:
         except BaseException:
             await _shielded(self._release(slot))
             raise
+        starting.done()  # what follows waits on the caller and the provider, not on the database
         try:
             with log_context.bound(run_id=run.name, domain=command.request.domain):
                 log.info(

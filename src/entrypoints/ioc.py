@@ -40,7 +40,7 @@ from adapters.system.crypto import (
     load_or_create_key_file,
     new_secret_key,
 )
-from application.admission import LoopLag
+from application.admission import Load, LoopLag
 from application.agent_stream import AgentStream, PipelineRegistry, StreamPolicy
 from application.authentication import Authenticate, Caller
 from application.cloudonix_handshake import CloudonixHandshake
@@ -186,6 +186,8 @@ class InfraProvider(Provider):
     @provide
     def provide_loop_lag(self, settings: Settings) -> LoopLag:
         return LoopLag(busy_above_seconds=settings.busy_lag_ms / 1000)
+
+    load = provide(Load)
 
     @provide
     def provide_instance_identity(self, settings: Settings) -> InstanceIdentity:
@@ -356,7 +358,7 @@ class UseCasesProvider(Provider):
         live_calls: LiveCallRegistry,
         metrics: CallMetrics,
         life: InstanceLife,
-        load: LoopLag,
+        load: Load,
     ) -> AgentStream:
         return AgentStream(
             routes,

@@ -6,7 +6,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import get
 from litestar.response import Response
 
-from application.admission import LoopLag
+from application.admission import Load
 from application.live_calls import LiveCallRegistry
 from application.ports.system import Readiness
 from entrypoints.metrics import PrometheusMetrics
@@ -20,11 +20,11 @@ def health() -> dict[str, str]:
 @get("/ready")
 @inject
 async def ready(
-    readiness: FromDishka[Readiness], live_calls: FromDishka[LiveCallRegistry], lag: FromDishka[LoopLag]
+    readiness: FromDishka[Readiness], live_calls: FromDishka[LiveCallRegistry], load: FromDishka[Load]
 ) -> Response[dict[str, str]]:
     """200 while the database answers and the instance admits calls (503 while it drains or is
     saturated, so a load balancer sends calls elsewhere)."""
-    if not live_calls.draining and not lag.busy and await readiness.ready():
+    if not live_calls.draining and not load.busy and await readiness.ready():
         return Response({"status": "ready"})
     return Response({"status": "unavailable"}, status_code=503)
 

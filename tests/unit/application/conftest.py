@@ -15,7 +15,7 @@ from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.system.clock import FixedClock, SequentialRunNumbers
-from application.admission import LoopLag
+from application.admission import Load, LoopLag
 from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, StreamPolicy
 from application.cloudonix_handshake import CloudonixHandshake
 from application.instance_life import InstanceIdentity, InstanceLife
@@ -63,7 +63,7 @@ class World:
     handshake_timeout: float = 1.0
     pipelines: dict[str, Any] = field(default_factory=dict)
     live_calls: LiveCallRegistry = field(default_factory=LiveCallRegistry)
-    load: LoopLag = field(default_factory=lambda: LoopLag(busy_above_seconds=0.15))
+    load: Load = field(default_factory=lambda: Load(LoopLag(busy_above_seconds=0.15)))
     life: InstanceLife | None = None
 
     def __post_init__(self) -> None:
