@@ -187,7 +187,9 @@ class InfraProvider(Provider):
     def provide_loop_lag(self, settings: Settings) -> LoopLag:
         return LoopLag(busy_above_seconds=settings.busy_lag_ms / 1000)
 
-    load = provide(Load)
+    @provide
+    def provide_load(self, lag: LoopLag) -> Load:
+        return Load(lag)
 
     @provide
     def provide_instance_identity(self, settings: Settings) -> InstanceIdentity:
