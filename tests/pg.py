@@ -152,3 +152,31 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, main()).result()
+
+
+async def call_control_listeners(database_url: str) -> list[int]:
+    """The backend pids of the call-control listeners connected to this database."""
+    from adapters.sql.call_control import APPLICATION_NAME, asyncpg_dsn
+
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
+            APPLICATION_NAME,
+            make_url(database_url).database,
+        )
+        return [row["pid"] for row in rows]
+    finally:
+        await connection.close()
+
+
+async def terminate_backends(database_url: str, pids: list[int]) -> None:
+    """End these backends, as a database restart or an administrator would (pg_terminate_backend)."""
+    from adapters.sql.call_control import asyncpg_dsn
+
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for pid in pids:
+            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await connection.close()

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -198,6 +199,19 @@ def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
 # -- list and show: a table for people, JSON with --json ------------------------------------------
 
 
+Column = Callable[[dict[str, Any]], Any]
+
+
+def _print_list(rows: list[dict[str, Any]], columns: dict[str, Column], as_json: bool) -> int:
+    """`rows` as a table of `columns` (header: what to show), or with `--json` one JSON object a line."""
+    if as_json:
+        for row in rows:
+            _print(row)
+    else:
+        sys.stdout.write(_table(list(columns), [[cell(row) for cell in columns.values()] for row in rows]))
+    return 0
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [max(len(text) for text in column) for column in zip(headers, *cells, strict=True)]
@@ -249,27 +263,14 @@ def cmd_org_list(args: argparse.Namespace, settings: Settings) -> int:
             for summary in await (await c.get(ListOrganizations)).execute()
         ]
 
-    organizations = _with_container(settings, work)
-    if args.json:
-        for organization in organizations:
-            _print(organization)
-        return 0
-    sys.stdout.write(
-        _table(
-            ["ID", "NAME", "CONCURRENT CALLS", "MONTHLY MINUTES", "AGENTS"],
-            [
-                [
-                    o["organization_id"],
-                    o["name"],
-                    o["max_concurrent_calls"],
-                    o["monthly_minutes"],
-                    o["agents"],
-                ]
-                for o in organizations
-            ],
-        )
-    )
-    return 0
+    columns: dict[str, Column] = {
+        "ID": itemgetter("organization_id"),
+        "NAME": itemgetter("name"),
+        "CONCURRENT CALLS": itemgetter("max_concurrent_calls"),
+        "MONTHLY MINUTES": itemgetter("monthly_minutes"),
+        "AGENTS": itemgetter("agents"),
+    }
+    return _print_list(_with_container(settings, work), columns, args.json)
 
 
 def cmd_org_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
@@ -292,28 +293,15 @@ def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> int:
     async def work(c: AsyncContainer) -> list[dict[str, Any]]:
         return [_agent_json(w) for w in await (await c.get(ListAllAgents)).execute(args.org)]
 
-    agents = _with_container(settings, work)
-    if args.json:
-        for agent in agents:
-            _print(agent)
-        return 0
-    sys.stdout.write(
-        _table(
-            ["UUID", "ORG", "NAME", "STATUS", "ENGINE", "CREATED"],
-            [
-                [
-                    a["uuid"],
-                    a["organization_id"],
-                    a["name"],
-                    a["status"],
-                    a["definition"].get("engine"),
-                    a["created_at"],
-                ]
-                for a in agents
-            ],
-        )
-    )
-    return 0
+    columns: dict[str, Column] = {
+        "UUID": itemgetter("uuid"),
+        "ORG": itemgetter("organization_id"),
+        "NAME": itemgetter("name"),
+        "STATUS": itemgetter("status"),
+        "ENGINE": lambda agent: agent["definition"].get("engine"),
+        "CREATED": itemgetter("created_at"),
+    }
+    return _print_list(_with_container(settings, work), columns, args.json)
 
 
 def _uuid_arg(raw: str) -> UUID:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from adapters.memory.call_control import InMemoryCallControlHub
-from adapters.sql.call_control import APPLICATION_NAME, CHANNEL, PgCallControl, asyncpg_dsn
+from adapters.sql.call_control import CHANNEL, PgCallControl, asyncpg_dsn
 from application.ports.call_control import (
     CallControlChannel,
     ControlAction,
@@ -24,7 +23,7 @@ from application.ports.call_control import (
     ControlRequest,
     HolderUnavailableError,
 )
-from tests.pg import fresh_postgres_database
+from tests.pg import call_control_listeners, fresh_postgres_database, terminate_backends
 from tests.served import free_port
 
 ACK_TIMEOUT = 1.0
@@ -175,36 +174,14 @@ async def test_stray_and_malformed_notifications_are_ignored(pg_pair: Pair, data
     assert pg_pair.b_holder.asked == [HANGUP]
 
 
-async def _listener_pids(database_url: str) -> list[int]:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        rows = await connection.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
-            APPLICATION_NAME,
-            make_url(database_url).database,
-        )
-        return [row["pid"] for row in rows]
-    finally:
-        await connection.close()
-
-
-async def _terminate(database_url: str, pids: list[int]) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        for pid in pids:
-            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await connection.close()
-
-
 async def test_the_listeners_come_back_after_their_connections_are_killed(
     pg_pair: Pair, database_url: str, caplog: pytest.LogCaptureFixture
 ):
-    before = await _listener_pids(database_url)
+    before = await call_control_listeners(database_url)
     assert len(before) == 2
 
     with caplog.at_level(logging.INFO, logger="adapters.sql.call_control"):
-        await _terminate(database_url, before)
+        await terminate_backends(database_url, before)
         answer = None
         deadline = asyncio.get_running_loop().time() + 10  # a few seconds to reconnect, at most 10
         while answer is None and asyncio.get_running_loop().time() < deadline:
@@ -214,7 +191,7 @@ async def test_the_listeners_come_back_after_their_connections_are_killed(
                 await asyncio.sleep(0.1)
 
     assert answer is ControlAnswer.TAKEN
-    after = await _listener_pids(database_url)
+    after = await call_control_listeners(database_url)
     assert len(after) == 2
     assert not set(after) & set(before)
     events = [record.message for record in caplog.records]

@@ -13,17 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 
-from adapters.sql.call_control import APPLICATION_NAME, asyncpg_dsn
 from domain.workflow_run import RunState, WorkflowRun, run_name
 from tests.caller import CONNECTED, Caller, start_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
+from tests.pg import call_control_listeners, terminate_backends
 from tests.processes import ServeProcess, serve_env, spawn_serve
 from tests.served import free_port
 from tests.standins.cloudonix import CloudonixStandIn
@@ -215,19 +213,6 @@ async def test_a_holder_that_does_not_answer_is_503_not_a_silent_202(
     assert "Traceback" not in a.logged()
 
 
-async def _listener_backends(database_url: str) -> list[int]:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        rows = await connection.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
-            APPLICATION_NAME,
-            make_url(database_url).database,
-        )
-        return [row["pid"] for row in rows]
-    finally:
-        await connection.close()
-
-
 async def test_call_control_survives_the_listener_connections_being_killed(
     instances: Pair,
     line: Tenant,
@@ -236,14 +221,9 @@ async def test_call_control_survives_the_listener_connections_being_killed(
     database_url: str,
 ):
     a, b = instances
-    killed = await _listener_backends(database_url)
+    killed = await call_control_listeners(database_url)
     assert len(killed) >= 2  # A's and B's (and the in-process app's, when it runs)
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        for pid in killed:
-            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await connection.close()
+    await terminate_backends(database_url, killed)
 
     async with live_call(serving(b, line), cloudonix, "S-after-kill") as (caller, run):
         response = await _control(http, a, line, run.id, "hangup")
@@ -257,7 +237,7 @@ async def test_call_control_survives_the_listener_connections_being_killed(
 
     assert cloudonix.hangups == [(f"{line.domain}.cloudonix.net", "S-after-kill")]
     assert (await _ended(line, run.id)).state is RunState.COMPLETED
-    assert not set(await _listener_backends(database_url)) & set(killed)
+    assert not set(await call_control_listeners(database_url)) & set(killed)
     for instance in instances:
         logged = instance.logged()
         assert "call_control_listener_recovered" in logged
