@@ -88,13 +88,23 @@ def _prepare_database(settings: Settings, migrated: bool = False) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import structlog
+
+    from entrypoints.database_check import DatabaseSettingError
     from entrypoints.ioc import make_container
     from entrypoints.logging import configure_logging
     from entrypoints.web.app import create_app
     from entrypoints.web.server import draining_server
 
     configure_logging(settings.log_format)
-    _prepare_database(settings, migrated=True)
+    try:
+        _prepare_database(settings, migrated=True)
+    except DatabaseSettingError as exc:
+        if not exc.unreachable:
+            raise
+        # A database that does not answer yet (starting with the service, a network blip): serve
+        # anyway, `/ready` answers 503 and streams close 1011 until it does, then all recovers.
+        structlog.get_logger(__name__).warning("database_unreachable_at_start", reason=str(exc))
     if settings.secret_key is not None or not settings.embedded_database:
         from entrypoints.ioc import credential_cipher
 

@@ -27,7 +27,15 @@ _PG_LOGIN_REFUSED: Final = frozenset({"28000", "28P01"})
 
 
 class DatabaseSettingError(SettingsError):
-    """The database of `AGENT_STREAM_DATABASE_URL` cannot be used; the message says why."""
+    """The database of `AGENT_STREAM_DATABASE_URL` cannot be used; the message says why.
+
+    `unreachable`: nothing answered (refused, no route, timed out) -- a state the database may
+    leave by itself, unlike a wrong setting (a missing folder or database, a refused login, no
+    schema). `serve` starts anyway on an unreachable database and recovers when it answers."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def check_database(settings: Settings, migrated: bool = False) -> None:
@@ -49,7 +57,10 @@ def check_database(settings: Settings, migrated: bool = False) -> None:
         )
     # only connecting happens here: whatever fails, the database cannot be used
     except Exception as exc:  # noqa: BLE001
-        raise DatabaseSettingError(describe(exc, settings.database_url, settings.db_timeout)) from None
+        unreachable = isinstance(_root(exc), OSError) and not isinstance(_root(exc), socket.gaierror)
+        raise DatabaseSettingError(
+            describe(exc, settings.database_url, settings.db_timeout), unreachable=unreachable
+        ) from None
     if revisions is not None and not _latest(settings.database_url) <= revisions:
         raise DatabaseSettingError(
             f"{DATABASE_URL_VARIABLE}: the database at {_where(url)} is not at the latest migration: "

@@ -254,3 +254,39 @@ async def test_a_database_outage_mid_call_ends_the_run_once_the_database_is_back
     assert "run_end_stored_late" in events
     assert "heartbeat_failed" in events
     assert not any("Traceback" in record.get("text", "") for record in records)
+
+
+async def test_a_service_started_while_its_database_is_down_serves_once_it_answers(
+    tenants: TenantFactory, cloudonix: CloudonixStandIn, database_url: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """`serve` with its database refusing: one warning line, then it serves (`/health` 200,
+    `/ready` 503, streams 1011 "Service unavailable"), and takes calls as soon as the database
+    answers, without a restart (a rolling deploy during a database fail-over)."""
+    line = await tenants.create()
+    cloudonix.add_domain(line.domain, line.token, sessions={"S-late-db"})
+    proxied = make_url(database_url).difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port)
+    proxy.set_mode("refuse")
+    env = serve_env(
+        proxied.render_as_string(hide_password=False), cloudonix.url, SECRET_KEY, db_timeout=str(DB_TIMEOUT)
+    )
+    log = tmp_path / "serve.log"
+    server = spawn_serve(env, log=log)
+    try:
+        await asyncio.to_thread(server.wait_until, "/health")
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            assert (await http.get("/ready")).status_code == 503
+            here = dataclasses.replace(line, app_url=server.url)
+            refused = await call(
+                here.stream_url(), CONNECTED, start_event("S-early", account_sid=line.domain)
+            )
+            assert (refused.code, refused.reason) == (1011, "Service unavailable")
+            proxy.set_mode("pass")
+            served = Served(server.url, here, proxy, log, http)
+            await _ready_again(served)
+            await _full_call(served, "S-late-db")
+    finally:
+        server.stop()
+    records = served.log_records()
+    events = [record.get("event") for record in records]
+    assert events.count("database_unreachable_at_start") == 1
+    assert [r for r in records if "exception" in r or "Traceback" in r.get("text", "")] == []
