@@ -147,7 +147,7 @@ class PgCallControl(CallControlChannel):
             async with asyncio.timeout(self._ack_timeout):
                 await self._notify(message)
                 return await answered
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever kept the request from its answer: 503
             log.warning(
                 "call_control_unanswered",
                 extra={"holder": holder, "action": str(request.action), "error": type(exc).__name__},
@@ -166,7 +166,14 @@ class PgCallControl(CallControlChannel):
                 connection = self._connection
                 if connection is None or connection.is_closed():
                     raise ListenerConnectionLostError("not connected")
-                await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+                try:
+                    await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+                except BaseException:
+                    # A statement cut short (a time-out, a cancelled request) or refused leaves
+                    # asyncpg's protocol mid-operation: drop the connection, the listener makes a
+                    # new one, instead of every later statement failing on it.
+                    connection.terminate()
+                    raise
 
     # -- the listener ----------------------------------------------------------------------------
 
