@@ -54,12 +54,6 @@ class AgentStreamCommand:
     client: str = "unknown"  # the peer's address, for the lookup guard
 
 
-@dataclass(frozen=True, slots=True)
-class StreamPolicy:
-    instance_id: str
-    slot_ttl_seconds: float = 30.0
-
-
 class PipelineRegistry:
     def __init__(self, pipelines: Mapping[str, AgentPipeline]) -> None:
         self._pipelines = dict(pipelines)
@@ -87,7 +81,6 @@ class AgentStream:
         pipelines: PipelineRegistry,
         clock: Clock,
         run_numbers: RunNumbers,
-        policy: StreamPolicy,
         *,
         life: InstanceLife,
         load: Load,
@@ -103,7 +96,6 @@ class AgentStream:
         self._pipelines = pipelines
         self._clock = clock
         self._run_numbers = run_numbers
-        self._policy = policy
         self._life = life
         self._load = load
         self._guard = lookup_guard
@@ -158,9 +150,9 @@ class AgentStream:
             slot = await self._slots.acquire(  # 3
                 organization.id,
                 organization.max_concurrent_calls,
-                self._policy.instance_id,
+                self._life.identity.instance_id,
                 self._clock.now(),
-                self._policy.slot_ttl_seconds,
+                self._life.identity.ttl_seconds,
             )
         except StorageError as exc:
             return self._refused(DatabaseUnavailableError(detail=str(exc)))
@@ -231,7 +223,7 @@ class AgentStream:
             initial_context=initial_context,
             gathered_context={"call_id": request.call_id},
             logs={"inbound_webhook": {"domain": request.domain}},
-            instance_id=self._policy.instance_id,
+            instance_id=self._life.identity.instance_id,
         )
         run.start(run.created_at)  # 6: stored once, already running (one write less per call)
         try:

@@ -41,7 +41,7 @@ from adapters.system.crypto import (
     new_secret_key,
 )
 from application.admission import Load, LoopLag
-from application.agent_stream import AgentStream, PipelineRegistry, StreamPolicy
+from application.agent_stream import AgentStream, PipelineRegistry
 from application.authentication import Authenticate, Caller
 from application.cloudonix_handshake import CloudonixHandshake
 from application.instance_life import InstanceIdentity, InstanceLife
@@ -210,10 +210,6 @@ class InfraProvider(Provider):
         return LookupFailureWindow(limit=settings.lookup_failures_per_minute)
 
     @provide
-    def provide_stream_policy(self, settings: Settings) -> StreamPolicy:
-        return StreamPolicy(instance_id=settings.instance_id, slot_ttl_seconds=settings.instance_ttl)
-
-    @provide
     def provide_providers(
         self,
         settings: Settings,
@@ -355,7 +351,6 @@ class UseCasesProvider(Provider):
         pipelines: PipelineRegistry,
         clock: Clock,
         run_numbers: RunNumbers,
-        policy: StreamPolicy,
         guard: LookupFailureWindow,
         live_calls: LiveCallRegistry,
         metrics: CallMetrics,
@@ -370,7 +365,6 @@ class UseCasesProvider(Provider):
             pipelines,
             clock,
             run_numbers,
-            policy,
             life=life,
             load=load,
             lookup_guard=guard,

@@ -225,7 +225,10 @@ _STORAGE_FAILURES: tuple[type[Exception], ...] = (
 class _SqlAdapter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._timeout = _transaction_timeout(sessions)
+        bind = sessions.kw.get("bind")
+        self._dialect: str | None = None if bind is None else bind.dialect.name
+        self._row_locks = self._dialect == "postgresql"  # `SELECT ... FOR UPDATE` means something
+        self._timeout = _transaction_timeout(sessions, self._dialect)
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
@@ -248,11 +251,10 @@ class _SqlAdapter:
             raise StorageError(_describe(exc)) from exc
 
 
-def _transaction_timeout(sessions: async_sessionmaker[AsyncSession]) -> float | None:
+def _transaction_timeout(sessions: async_sessionmaker[AsyncSession], dialect: str | None) -> float | None:
     """The bound set by `create_sessionmaker`; none on SQLite, whose waits are local and whose
     driver thread would go on with a cancelled statement anyway."""
-    bind = sessions.kw.get("bind")
-    if bind is None or bind.dialect.name == "sqlite":
+    if dialect is None or dialect == "sqlite":
         return None
     timeout = sessions.kw.get("info", {}).get(TRANSACTION_TIMEOUT)
     return float(timeout) if timeout is not None else None
@@ -524,8 +526,6 @@ class SqlCallSlots(_SqlAdapter, CallSlots):
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         super().__init__(sessions)
-        bind = sessions.kw.get("bind")
-        self._row_locks = bind is not None and bind.dialect.name == "postgresql"
         self._local_lock = asyncio.Lock()
 
     async def acquire(
@@ -603,11 +603,6 @@ class SqlInstances(_SqlAdapter, Instances):
     reapers on several instances at once share the work instead of repeating it, and each run is
     ended by a conditional update (only while still live): exactly once whatever the interleaving.
     SQLite is one process, where the transaction's write lock serialises reapers."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        super().__init__(sessions)
-        bind = sessions.kw.get("bind")
-        self._row_locks = bind is not None and bind.dialect.name == "postgresql"
 
     async def register(self, instance_id: str, name: str, now: datetime) -> None:
         async with self._transaction() as session:

@@ -16,7 +16,7 @@ from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.system.clock import FixedClock, SequentialRunNumbers
 from application.admission import Load, LoopLag
-from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, StreamPolicy
+from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry
 from application.cloudonix_handshake import CloudonixHandshake
 from application.instance_life import InstanceIdentity, InstanceLife
 from application.live_calls import LiveCallRegistry
@@ -84,7 +84,6 @@ class World:
             PipelineRegistry({"linetest": LineTestPipeline(), **self.pipelines}),
             self.clock,
             SequentialRunNumbers(42),
-            StreamPolicy(instance_id="test-instance"),
             life=self.life,
             load=self.load,
             lookup_guard=self.guard,
