@@ -21,6 +21,6 @@ def build_pipecat_pipeline() -> AgentPipeline:
     from adapters.pipelines.pipecat.logs import route_pipecat_logs
 
     route_pipecat_logs()  # before Pipecat's first import, which logs a banner
-    from adapters.pipelines.pipecat.session import PipecatPipeline
+    from adapters.pipelines.pipecat.engine import PipecatPipeline
 
     return PipecatPipeline()

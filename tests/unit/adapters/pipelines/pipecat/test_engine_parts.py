@@ -10,7 +10,7 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.openai.llm import OpenAILLMService
 
 from adapters.memory.calls import InMemoryActiveCall
-from adapters.pipelines.pipecat.session import Playback, apply_cut
+from adapters.pipelines.pipecat.playback import Playback, apply_cut
 from adapters.pipelines.pipecat.services import SharedHttp, build_services
 from adapters.pipelines.pipecat.settings import PipecatSettings
 from domain.agents import AgentDefinition
