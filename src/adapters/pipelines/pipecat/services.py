@@ -76,7 +76,8 @@ class SharedHttp:
         return self._session
 
     def endpoint(self, block: ServiceBlock) -> OpenAIHttp:
-        assert block.base_url is not None  # noqa: S101 - OpenAI-compatible blocks have one
+        if block.base_url is None:  # the settings give every OpenAI-compatible provider one
+            raise ValueError(f"{block.kind}.{block.provider} is not an OpenAI-compatible service")
         return OpenAIHttp(self.session, block.base_url, block.api_key.reveal())
 
     async def aclose(self) -> None:
@@ -94,15 +95,13 @@ class Services:
 
 def build_services(settings: PipecatSettings, sample_rate: int, http: SharedHttp) -> Services:
     """The services of one call; `sample_rate` is the call's (the STT hears it, the TTS speaks it)."""
-    if settings.realtime is not None:
-        return Services(llm=_realtime(settings.realtime, settings.system_prompt), realtime=True)
-    assert settings.llm is not None  # noqa: S101 - PipecatSettings sets all three
-    assert settings.stt is not None  # noqa: S101
-    assert settings.tts is not None  # noqa: S101
+    blocks = settings.blocks
+    if isinstance(blocks, ServiceBlock):
+        return Services(llm=_realtime(blocks, settings.system_prompt), realtime=True)
     return Services(
-        llm=_llm(settings.llm, settings.system_prompt, http),
-        stt=_stt(settings.stt, sample_rate, http),
-        tts=_tts(settings.tts, sample_rate, http),
+        llm=_llm(blocks.llm, settings.system_prompt, http),
+        stt=_stt(blocks.stt, sample_rate, http),
+        tts=_tts(blocks.tts, sample_rate, http),
     )
 
 
@@ -123,7 +122,7 @@ class _OpenAILLMService(OpenAILLMService):
         return AsyncOpenAI(api_key=api_key, base_url=base_url, http_client=self._http.client())
 
     async def get_chat_completions(self, context: LLMContext) -> Any:
-        settings: Any = self._settings
+        settings: Any = self.settings
         params = await self.get_llm_adapter().get_llm_invocation_params(
             context,
             system_instruction=assert_given(settings.system_instruction),
@@ -139,8 +138,10 @@ class _OpenAISTTService(OpenAISTTService):
         self._endpoint = endpoint
         super().__init__(**kwargs)
 
+    # Pipecat's hook for a subclass to send the upload (`BaseWhisperSTTService._transcribe`, a
+    # private name: written against pipecat-ai 1.14.0, the only private of Pipecat's used here)
     async def _transcribe(self, audio: bytes) -> Transcription:
-        settings: Any = self._settings
+        settings: Any = self.settings
         fields = {
             "model": settings.model,
             "language": settings.language,
@@ -164,7 +165,7 @@ class _OpenAITTSService(OpenAITTSService):
         super().__init__(**kwargs)
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
-        settings: Any = self._settings
+        settings: Any = self.settings
         body = request_body(
             {
                 "input": text,

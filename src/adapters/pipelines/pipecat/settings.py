@@ -68,15 +68,21 @@ class ServiceBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class Cascade:
+    """The three services of an agent that has no speech-to-speech model."""
+
+    llm: ServiceBlock
+    stt: ServiceBlock
+    tts: ServiceBlock
+
+
+@dataclass(frozen=True, slots=True)
 class PipecatSettings:
     system_prompt: str
     greeting: str | None
     apology: str
     transfer_destinations: tuple[str, ...]
-    llm: ServiceBlock | None = None
-    stt: ServiceBlock | None = None
-    tts: ServiceBlock | None = None
-    realtime: ServiceBlock | None = None
+    blocks: Cascade | ServiceBlock  # llm, stt and tts; or one `realtime` (speech-to-speech) block
     max_call_seconds: int = 600
     vad_stop_secs: float = 0.2
     turn_stop_secs: float = 0.4
@@ -99,17 +105,15 @@ class PipecatSettings:
             raise _misconfigured("transfer_destinations must be a list of strings")
         if definition.transfer_destination and definition.transfer_destination not in destinations:
             destinations = [*destinations, definition.transfer_destination]
+        blocks: Cascade | ServiceBlock
         if "realtime" in raw:
-            services = {"realtime": _block(raw, "realtime", REALTIME_PROVIDERS, env)}
+            blocks = _block(raw, "realtime", REALTIME_PROVIDERS, env)
         else:
-            services = {
-                kind: _block(raw, kind, providers, env)
-                for kind, providers in (
-                    ("llm", LLM_PROVIDERS),
-                    ("stt", STT_PROVIDERS),
-                    ("tts", TTS_PROVIDERS),
-                )
-            }
+            blocks = Cascade(
+                llm=_block(raw, "llm", LLM_PROVIDERS, env),
+                stt=_block(raw, "stt", STT_PROVIDERS, env),
+                tts=_block(raw, "tts", TTS_PROVIDERS, env),
+            )
         vad = raw.get("vad", {})
         if not isinstance(vad, dict):
             raise _misconfigured("vad must be an object")
@@ -122,8 +126,24 @@ class PipecatSettings:
             max_call_seconds=definition.max_call_seconds,
             vad_stop_secs=_number(vad, "stop_secs", 0.2),
             turn_stop_secs=_number(vad, "turn_stop_secs", 0.4),
-            **services,
+            blocks=blocks,
         )
+
+    @property
+    def llm(self) -> ServiceBlock | None:
+        return self.blocks.llm if isinstance(self.blocks, Cascade) else None
+
+    @property
+    def stt(self) -> ServiceBlock | None:
+        return self.blocks.stt if isinstance(self.blocks, Cascade) else None
+
+    @property
+    def tts(self) -> ServiceBlock | None:
+        return self.blocks.tts if isinstance(self.blocks, Cascade) else None
+
+    @property
+    def realtime(self) -> ServiceBlock | None:
+        return self.blocks if isinstance(self.blocks, ServiceBlock) else None
 
     def key_variables(self) -> list[str]:
         return [b.api_key_env for b in (self.llm, self.stt, self.tts, self.realtime) if b is not None]
