@@ -20,6 +20,7 @@ import structlog
 from adapters.media.g711 import MULAW
 from adapters.media.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 from adapters.pipelines.assets import greeting_ulaw
+from adapters.pipelines.pcm import silence
 from application.ports.calls import (
     ActiveCall,
     AgentPipeline,
@@ -39,7 +40,7 @@ log = structlog.get_logger(__name__)
 PRE_ROLL_FRAMES = 3  # audio kept from before the detected onset, so the echo keeps the first sound
 TAIL_FRAMES = 3  # audio kept after the last voiced frame, so the echo keeps the word's end
 MAX_UTTERANCE_FRAMES = 1500  # 30 s: a longer utterance is echoed at this length
-TURN_END_SILENCE = bytes(2 * 8000 * 3 // 10)  # 300 ms of 16-bit silence after each agent turn
+TURN_END_SILENCE = silence(0.3)  # after each agent turn
 
 
 @cache

@@ -35,10 +35,11 @@ from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 from pipecat.audio.volume import VOLUME_WINDOW_SECS
 
 from adapters.media.vad import mean_power
+from adapters.pipelines.pcm import CALL_RATE
 
 log = structlog.get_logger(__name__)
 
-RATE = 8000  # Hz: the calls' audio
+RATE = CALL_RATE  # Hz: the calls' audio
 WINDOW = 256  # samples the model scores at 8 kHz (32 ms)
 CONTEXT = 32  # samples of the previous window the model sees before each window
 BATCH_TICK = 0.03  # seconds a window may wait for the other calls' windows (a window is 32 ms)
@@ -123,7 +124,14 @@ class SileroBatch:
 
 
 class CallVad(SileroVADAnalyzer):
-    """Pipecat's Silero analyser, scored through the process's `SileroBatch`."""
+    """Pipecat's Silero analyser, scored through the process's `SileroBatch`.
+
+    The one place that leans on Pipecat's private members, written against pipecat-ai 1.14.0:
+    `VADAnalyzer`'s state machine (`_run_analyzer`) and volume (`_get_smoothed_volume`,
+    `_volume_tracker`, `_prev_volume`, `_smoothing_factor`), and `SileroVADAnalyzer`'s model and
+    reset schedule (`_model`, `_maybe_reset_model`, `_windows_since_reset`,
+    `_low_confidence_windows`). `test_vad.py` holds it to Pipecat's own analyser's utterances.
+    """
 
     def __init__(self, params: VADParams, batch: SileroBatch) -> None:
         VADAnalyzer.__init__(self, sample_rate=RATE, params=params)  # not Silero's: no model load
