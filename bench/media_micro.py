@@ -33,7 +33,7 @@ from adapters.media.frames import OutboundFramer, load_message, parse_inbound
 from adapters.media.g711 import MULAW
 from adapters.media.pacer import OutboundPacer
 from adapters.media.vad import VoiceActivityDetector
-from application.ports.calls import AudioIn
+from domain.stream_events import AudioIn
 
 SID = "MZ" + "0123456789abcdef" * 2
 

@@ -270,3 +270,29 @@ def _phone(value: object) -> str | None:
 
 def _track(value: object) -> str | None:
     return _text(value, 32) if isinstance(value, str) else None
+
+
+# Events of the media phase, provider-neutral ------------------------------------------------
+
+
+@dataclass(slots=True)  # not frozen: built 50 times a second per call, and frozen init is slower
+class AudioIn:
+    pcm: bytes  # 16-bit little-endian PCM, 8 kHz mono
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfIn:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkIn:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopIn:
+    """The caller's side ended the stream (a `stop` event or the socket closing)."""
+
+
+InboundEvent = AudioIn | DtmfIn | MarkIn | StopIn

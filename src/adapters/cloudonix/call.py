@@ -20,19 +20,15 @@ from adapters.media.g711 import codec_for
 from adapters.media.pacer import OutboundPacer
 from application.ports.calls import (
     ActiveCall,
-    AudioIn,
     CallControlError,
     CallFactory,
     CallSocket,
     HangupReport,
-    InboundEvent,
-    MarkIn,
     ProviderCallRef,
     ProviderSessions,
-    StopIn,
 )
 from domain.close_policy import Close
-from domain.stream_events import StreamStart
+from domain.stream_events import AudioIn, InboundEvent, MarkIn, StopIn, StreamStart
 from domain.workflow_run import EndReason, hangup_close, last_words_play_out, transfer_close
 
 log = structlog.get_logger(__name__)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from adapters.media.g711 import BytesLike, Codec
-from application.ports.calls import AudioIn, DtmfIn, InboundEvent, MarkIn, StopIn
+from domain.stream_events import AudioIn, DtmfIn, InboundEvent, MarkIn, StopIn
 
 __all__ = [
     "DTMF_DIGITS",

@@ -11,8 +11,7 @@ import pytest
 
 from adapters.media.frames import parse_inbound
 from adapters.media.g711 import MULAW
-from application.ports.calls import AudioIn, DtmfIn, MarkIn, StopIn
-from domain.stream_events import check_connected, decode_message, parse_start
+from domain.stream_events import AudioIn, DtmfIn, MarkIn, StopIn, check_connected, decode_message, parse_start
 from entrypoints.call import CallOptions, CallUsageError, Console, Framer, Identity, Phase, mask_url
 from entrypoints.cli import main
 

@@ -89,16 +89,14 @@ from application.ports.calls import (
     ActiveCall,
     AgentPipeline,
     AgentSession,
-    AudioIn,
     CallControlError,
     CallJournal,
     CallOutcome,
-    DtmfIn,
-    StopIn,
 )
 from application.ports.repositories import StorageError
 from domain.agents import AgentDefinition
 from domain.close_policy import Close, CloseCode
+from domain.stream_events import AudioIn, DtmfIn, StopIn
 from domain.workflow_run import EndReason
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,7 @@ from adapters.media.frames import (
     parse_inbound,
 )
 from adapters.media.g711 import ALAW, MULAW, PCM16
-from application.ports.calls import AudioIn, DtmfIn, MarkIn, StopIn
+from domain.stream_events import AudioIn, DtmfIn, MarkIn, StopIn
 
 SID = "MZ0123456789abcdef"
 ULAW_FRAME = bytes(range(96, 256))  # 160 codes, 20 ms
