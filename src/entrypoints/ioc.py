@@ -12,7 +12,7 @@ from litestar import Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.cloudonix.call import TwilioFramedCalls
+from adapters.cloudonix.media_stream import TwilioFramedCalls
 from adapters.cloudonix.rest import HttpxCloudonixSessions
 from adapters.cloudonix.transfers import TransferCallbacks
 from adapters.memory.call_control import InMemoryCallControlHub

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.cloudonix.call import TwilioFramedCalls
+from adapters.cloudonix.media_stream import TwilioFramedCalls
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
