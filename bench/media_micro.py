@@ -29,9 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from adapters.media.frames import OutboundFramer, load_message, parse_inbound
 from adapters.media.g711 import MULAW
 from adapters.media.pacer import OutboundPacer
+from adapters.media.twilio.inbound import load_message, parse_inbound
+from adapters.media.twilio.outbound import OutboundFramer
 from adapters.media.vad import VoiceActivityDetector
 from domain.stream_events import AudioIn
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import structlog
 
-from adapters.media.frames import BadFrame, OutboundFramer, parse_inbound
 from adapters.media.g711 import codec_for
 from adapters.media.pacer import OutboundPacer
+from adapters.media.twilio.inbound import BadFrame, parse_inbound
+from adapters.media.twilio.outbound import OutboundFramer
 from application.ports.calls import (
     ActiveCall,
     CallControlError,

@@ -11,6 +11,7 @@ from uuid import uuid4
 import pytest
 
 from adapters.cloudonix.media_stream import TwilioFramedCalls
+from adapters.media.twilio.handshake import TwilioHandshakeReader
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
@@ -74,7 +75,11 @@ class World:
 
     def use_case(self) -> AgentStream:
         handshake = CloudonixHandshake(
-            self.store.telephony_configs, self.sessions, TwilioFramedCalls(), self.handshake_timeout
+            self.store.telephony_configs,
+            self.sessions,
+            TwilioFramedCalls(),
+            TwilioHandshakeReader(),
+            self.handshake_timeout,
         )
         return AgentStream(
             self.store.routes,
