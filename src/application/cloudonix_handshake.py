@@ -15,6 +15,7 @@ from application.ports.calls import (
     ProviderCallRef,
     ProviderSessions,
 )
+from application.ports.handshake import HandshakeReader
 from application.ports.repositories import TelephonyConfigRepository
 from application.providers import CallOpener
 from domain.agents import Workflow
@@ -27,7 +28,7 @@ from domain.close_policy import (
     SessionValidationFailedError,
     UnknownDomainError,
 )
-from domain.stream_events import StreamStart, check_connected, decode_message, parse_start
+from domain.stream_events import StreamStart
 from domain.stream_request import AgentStreamRequest
 from domain.telephony import Provider, TelephonyConfig, normalize_cloudonix_domain
 from domain.workflow_run import WorkflowRun
@@ -43,11 +44,13 @@ class CloudonixHandshake(CallOpener):
         configs: TelephonyConfigRepository,
         sessions: ProviderSessions,
         calls: CallFactory,
+        reader: HandshakeReader,
         handshake_timeout: float,
     ) -> None:
         self._configs = configs
         self._sessions = sessions
         self._calls = calls
+        self._reader = reader
         self._timeout = handshake_timeout
 
     async def open(
@@ -128,8 +131,8 @@ class CloudonixHandshake(CallOpener):
         return config
 
     async def _read_handshake(self, socket: CallSocket) -> StreamStart:
-        check_connected(decode_message(await self._receive(socket, "connected")))
-        start = parse_start(decode_message(await self._receive(socket, "start")))
+        self._reader.read_connected(await self._receive(socket, "connected"))
+        start = self._reader.read_start(await self._receive(socket, "start"))
         if start.dropped_parameters:  # counts only: the values are the caller's, maybe hostile
             log.warning(
                 "custom_parameters_dropped",

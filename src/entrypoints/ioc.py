@@ -12,9 +12,10 @@ from litestar import Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.cloudonix.call import TwilioFramedCalls
+from adapters.cloudonix.media_stream import TwilioFramedCalls
 from adapters.cloudonix.rest import HttpxCloudonixSessions
 from adapters.cloudonix.transfers import TransferCallbacks
+from adapters.media.twilio.handshake import TwilioHandshakeReader
 from adapters.memory.call_control import InMemoryCallControlHub
 from adapters.memory.health import InMemoryReadiness
 from adapters.memory.repositories import InMemoryStore
@@ -221,6 +222,7 @@ class InfraProvider(Provider):
             configs,
             sessions,
             TwilioFramedCalls(on_bad_frame=metrics.bad_frame),
+            TwilioHandshakeReader(),
             handshake_timeout=settings.handshake_timeout,
         )
         return ProviderRegistry({TelephonyProvider.CLOUDONIX.value: cloudonix})

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from domain.stream_events import MAX_CUSTOM_PARAMETERS, MAX_CUSTOM_VALUE_CHARS
+from adapters.media.twilio.handshake import MAX_CUSTOM_PARAMETERS, MAX_CUSTOM_VALUE_CHARS
 from domain.workflow_run import RunState
 from entrypoints.web.protocols import REQUEST_TIMEOUT
 from tests.caller import CONNECTED, Caller, call, start_event, stop_event

@@ -17,13 +17,11 @@ from application.ports.calls import (
     CallJournal,
     CallSocket,
     HangupReport,
-    InboundEvent,
     ProviderCallRef,
     ProviderSessions,
-    StopIn,
 )
 from domain.close_policy import Close
-from domain.stream_events import StreamStart
+from domain.stream_events import InboundEvent, StopIn, StreamStart
 from domain.workflow_run import hangup_close, transfer_close
 
 

@@ -25,14 +25,12 @@ from application.ports.calls import (
     ActiveCall,
     AgentPipeline,
     AgentSession,
-    AudioIn,
     CallControlError,
     CallJournal,
     CallOutcome,
-    DtmfIn,
-    StopIn,
 )
 from domain.agents import AgentDefinition
+from domain.stream_events import AudioIn, DtmfIn, StopIn
 from domain.workflow_run import EndReason
 
 log = structlog.get_logger(__name__)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from domain.agents import AgentDefinition
 from domain.close_policy import Close
-from domain.stream_events import StreamStart
+from domain.stream_events import InboundEvent, StreamStart
 from domain.telephony import SecretStr
 
 
@@ -94,32 +94,6 @@ class ProviderSessions(Protocol):
     @abstractmethod
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
         """Move the caller to `destination`; raises `CallControlError` on failure."""
-
-
-# Inbound events of a live call, provider-neutral -------------------------------------------
-
-
-@dataclass(slots=True)  # not frozen: built 50 times a second per call, and frozen init is slower
-class AudioIn:
-    pcm: bytes  # 16-bit little-endian PCM, 8 kHz mono
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfIn:
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkIn:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class StopIn:
-    """The caller's side ended the stream (a `stop` event or the socket closing)."""
-
-
-InboundEvent = AudioIn | DtmfIn | MarkIn | StopIn
 
 
 class ActiveCall(Protocol):

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.ports.calls import (
-    ActiveCall,
-    AgentPipeline,
-    AgentSession,
-    CallJournal,
-    CallOutcome,
-    StopIn,
-)
+from application.ports.calls import ActiveCall, AgentPipeline, AgentSession, CallJournal, CallOutcome
 from domain.agents import AgentDefinition
 from domain.close_policy import AgentMisconfiguredError, Close
+from domain.stream_events import StopIn
 from domain.workflow_run import RunState
 from tests.unit.application.conftest import CONNECTED, STOP, World, socket_with, start_message
 

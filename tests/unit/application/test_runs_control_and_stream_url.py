@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.cloudonix.call import TwilioFramedCall
+from adapters.cloudonix.media_stream import TwilioFramedCall
 from adapters.memory.call_control import InMemoryCallControlHub
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.media.frames import parse_inbound
 from adapters.media.g711 import MULAW
-from application.ports.calls import AudioIn, DtmfIn, MarkIn, StopIn
-from domain.stream_events import check_connected, decode_message, parse_start
+from adapters.media.twilio.handshake import check_connected, decode_message, parse_start
+from adapters.media.twilio.inbound import parse_inbound
+from domain.stream_events import AudioIn, DtmfIn, MarkIn, StopIn
 from entrypoints.call import CallOptions, CallUsageError, Console, Framer, Identity, Phase, mask_url
 from entrypoints.cli import main
 

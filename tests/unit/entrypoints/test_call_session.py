@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from adapters.media.frames import OutboundFramer
 from adapters.media.g711 import MULAW
+from adapters.media.twilio.outbound import OutboundFramer
 from entrypoints.call import CallOptions, run_call
 
 Script = Callable[[ServerConnection, "Seen"], Awaitable[None]]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from adapters.cloudonix.call import TwilioFramedCall
+from adapters.cloudonix.media_stream import TwilioFramedCall
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from application.ports.calls import ProviderCallRef
 from domain.close_policy import Close

@@ -1,7 +1,8 @@
 import pytest
 
+from adapters.media.twilio.handshake import check_connected, decode_message, parse_start
 from domain import close_policy as cp
-from domain.stream_events import MediaFormat, check_connected, decode_message, parse_start
+from domain.stream_events import MediaFormat
 
 
 def start_event(**start):

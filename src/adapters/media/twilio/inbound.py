@@ -1,14 +1,10 @@
-"""The Twilio-compatible media-stream wire format (Cloudonix uses it too) as typed values.
+"""The media phase of a Twilio-compatible stream (Cloudonix uses it too), provider -> server.
 
-Inbound: `parse_inbound` turns one WebSocket message of the media phase (after `connected` and
-`start`) into the application's `AudioIn`/`DtmfIn`/`MarkIn`/`StopIn`, into a `BadFrame` saying why it
-was refused, or into `None` for a message that is valid but carries nothing (an empty `media`
-payload, which Ref skips too). A bad frame is counted and skipped by the caller; it never ends the
-call (design.md, "Traps").
-
-Outbound: `OutboundFramer` builds the exact shapes of protocol.md §2 (top-level `streamSid`, no
-`sequenceNumber`) from string templates prepared once per call, so a 20 ms media frame costs one
-encode, one base64 and a string concatenation, with no `json.dumps`.
+`parse_inbound` turns one WebSocket message of the media phase (after `connected` and `start`) into
+the domain's `AudioIn`/`DtmfIn`/`MarkIn`/`StopIn`, into a `BadFrame` saying why it was refused, or
+into `None` for a message that is valid but carries nothing (an empty `media` payload, which Ref
+skips too). A bad frame is counted and skipped by the caller; it never ends the call (design.md,
+"Traps").
 
 Decisions (see `BadFrame` for every kind):
 - Size is checked before parsing: a message of more than `MAX_MESSAGE_CHARS` (64 KiB) characters
@@ -33,15 +29,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from adapters.media.g711 import BytesLike, Codec
-from application.ports.calls import AudioIn, DtmfIn, InboundEvent, MarkIn, StopIn
+from adapters.media.g711 import Codec
+from domain.stream_events import AudioIn, DtmfIn, InboundEvent, MarkIn, StopIn
 
 __all__ = [
     "DTMF_DIGITS",
     "MAX_MESSAGE_CHARS",
     "BadFrame",
     "BadFrameKind",
-    "OutboundFramer",
     "load_message",
     "parse_inbound",
 ]
@@ -85,7 +80,7 @@ _DTMF_NORMALISED: Final[dict[Any, str]] = {
 
 def load_message(message: str | bytes) -> dict[str, Any] | BadFrame:
     """One text message -> its JSON object, or `binary` / `too_large` / `invalid_json` /
-    `not_object`. Shared by the handshake and the media phase."""
+    `not_object`. (The handshake's own loader, `handshake.decode_message`, refuses instead.)"""
     if not isinstance(message, str):
         return BadFrame("binary", f"{len(message)} bytes")
     if len(message) > MAX_MESSAGE_CHARS:
@@ -157,43 +152,3 @@ def parse_inbound(message: str | bytes, stream_sid: str, codec: Codec) -> Inboun
         name = event[:32]
         return BadFrame("unknown_event", name if name.isprintable() else "non-printable")
     return BadFrame("unknown_event", type(event).__name__)
-
-
-class OutboundFramer:
-    """Server -> provider messages of one stream (protocol.md §2), from templates built once.
-
-    `media` takes 16-bit PCM (normally one 20 ms frame, 320 bytes) and encodes it with the call's
-    codec; `media_payload` takes bytes already encoded. Neither accepts an empty frame: the
-    reference never sends empty media.
-    """
-
-    __slots__ = ("_clear", "_encode", "_mark_head", "_media_head", "codec", "stream_sid")
-
-    def __init__(self, stream_sid: str, codec: Codec) -> None:
-        self.stream_sid: Final = stream_sid
-        self.codec: Final = codec
-        self._encode = codec.encode
-        sid = json.dumps(stream_sid)
-        self._media_head = '{"event":"media","streamSid":' + sid + ',"media":{"payload":"'
-        self._mark_head = '{"event":"mark","streamSid":' + sid + ',"mark":{"name":'
-        self._clear = '{"event":"clear","streamSid":' + sid + "}"
-
-    def media(self, pcm: BytesLike) -> str:
-        """A `media` message carrying `pcm` (16-bit LE) encoded with the call's codec."""
-        if not pcm:
-            raise ValueError("an empty media frame is never sent")
-        return (
-            self._media_head + binascii.b2a_base64(self._encode(pcm), newline=False).decode("ascii") + '"}}'
-        )
-
-    def media_payload(self, payload: BytesLike) -> str:
-        """A `media` message carrying an already-encoded payload."""
-        if not payload:
-            raise ValueError("an empty media frame is never sent")
-        return self._media_head + binascii.b2a_base64(payload, newline=False).decode("ascii") + '"}}'
-
-    def mark(self, name: str) -> str:
-        return self._mark_head + json.dumps(name) + "}}"
-
-    def clear(self) -> str:
-        return self._clear

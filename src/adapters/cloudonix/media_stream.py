@@ -15,24 +15,21 @@ from typing import Any
 
 import structlog
 
-from adapters.media.frames import BadFrame, OutboundFramer, parse_inbound
 from adapters.media.g711 import codec_for
 from adapters.media.pacer import OutboundPacer
+from adapters.media.twilio.inbound import BadFrame, parse_inbound
+from adapters.media.twilio.outbound import OutboundFramer
 from application.ports.calls import (
     ActiveCall,
-    AudioIn,
     CallControlError,
     CallFactory,
     CallSocket,
     HangupReport,
-    InboundEvent,
-    MarkIn,
     ProviderCallRef,
     ProviderSessions,
-    StopIn,
 )
 from domain.close_policy import Close
-from domain.stream_events import StreamStart
+from domain.stream_events import AudioIn, InboundEvent, MarkIn, StopIn, StreamStart
 from domain.workflow_run import EndReason, hangup_close, last_words_play_out, transfer_close
 
 log = structlog.get_logger(__name__)

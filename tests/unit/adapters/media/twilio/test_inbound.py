@@ -1,4 +1,4 @@
-"""The Twilio-compatible wire format: every inbound event, every bad-frame kind, exact outbound shapes."""
+"""The media phase, provider -> server: every inbound event, every bad-frame kind."""
 
 from __future__ import annotations
 
@@ -9,15 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from adapters.media.frames import (
-    MAX_MESSAGE_CHARS,
-    BadFrame,
-    OutboundFramer,
-    load_message,
-    parse_inbound,
-)
 from adapters.media.g711 import ALAW, MULAW, PCM16
-from application.ports.calls import AudioIn, DtmfIn, MarkIn, StopIn
+from adapters.media.twilio.inbound import MAX_MESSAGE_CHARS, BadFrame, load_message, parse_inbound
+from domain.stream_events import AudioIn, DtmfIn, MarkIn, StopIn
 
 SID = "MZ0123456789abcdef"
 ULAW_FRAME = bytes(range(96, 256))  # 160 codes, 20 ms
@@ -273,7 +267,7 @@ def test_bad_frame_detail_never_carries_the_payload() -> None:
     assert secret not in result.detail
 
 
-def test_load_message_is_shared_with_the_handshake() -> None:
+def test_load_message_gives_an_object_or_a_bad_frame() -> None:
     assert load_message('{"event": "connected"}') == {"event": "connected"}
     assert load_message(b"{}") == BadFrame("binary", "2 bytes")
     assert isinstance(load_message("[1]"), BadFrame)
@@ -294,57 +288,3 @@ def test_load_message_agrees_with_json_loads(message: str) -> None:
     loaded = load_message(message)
     expected = json.loads(message)
     assert json.dumps(loaded) == json.dumps(expected)
-
-
-# -- outbound --------------------------------------------------------------------------------
-
-
-def test_outbound_media_shape() -> None:
-    framer = OutboundFramer(SID, MULAW)
-    text = framer.media(PCM_FRAME)
-    assert json.loads(text) == {
-        "event": "media",
-        "streamSid": SID,
-        "media": {"payload": b64(MULAW.encode(PCM_FRAME))},
-    }
-    assert "sequenceNumber" not in text
-    assert " " not in text
-
-
-def test_outbound_media_payload_shape() -> None:
-    framer = OutboundFramer(SID, MULAW)
-    assert json.loads(framer.media_payload(ULAW_FRAME))["media"] == {"payload": b64(ULAW_FRAME)}
-
-
-def test_outbound_mark_and_clear_shapes() -> None:
-    framer = OutboundFramer(SID, MULAW)
-    assert json.loads(framer.mark("greeting-end")) == {
-        "event": "mark",
-        "streamSid": SID,
-        "mark": {"name": "greeting-end"},
-    }
-    assert json.loads(framer.clear()) == {"event": "clear", "streamSid": SID}
-
-
-def test_outbound_escapes_stream_sid_and_mark_names() -> None:
-    sid = 'we"ird\\sid\u00e9'
-    framer = OutboundFramer(sid, ALAW)
-    assert json.loads(framer.media(PCM_FRAME))["streamSid"] == sid
-    assert json.loads(framer.mark('say "hi"\n'))["mark"]["name"] == 'say "hi"\n'
-    assert json.loads(framer.clear())["streamSid"] == sid
-
-
-def test_outbound_refuses_empty_and_odd_frames() -> None:
-    framer = OutboundFramer(SID, MULAW)
-    with pytest.raises(ValueError, match="empty"):
-        framer.media(b"")
-    with pytest.raises(ValueError, match="empty"):
-        framer.media_payload(b"")
-    with pytest.raises(ValueError, match="even byte count"):
-        framer.media(b"\x00\x00\x00")
-
-
-def test_outbound_media_parses_back_as_inbound_audio() -> None:
-    framer = OutboundFramer(SID, MULAW)
-    echoed = parse_inbound(framer.media(PCM_FRAME), SID, MULAW)
-    assert echoed == AudioIn(MULAW.decode(MULAW.encode(PCM_FRAME)))
