@@ -1,7 +1,7 @@
 """A stand-in for the Cloudonix REST API: a real HTTP server on a loopback port (protocol.md §4, §5).
 
 It ships with the product because `agent-stream demo` runs it in-process, so a first call works
-offline; the tests use it (re-exported as `tests.standins.cloudonix`) to drive the real httpx client.
+offline; the tests use it to drive the real httpx client.
 
 In tests::
 
@@ -16,7 +16,8 @@ In tests::
 
 As a process (for the demo)::
 
-    python -m entrypoints.standins.cloudonix --port 8765 --token T --domain acme [--session S ...]
+    python -m entrypoints.simulator.standins.cloudonix_api --port 8765 --token T --domain acme \
+        [--session S ...]
 
 Without `--session`, any session is valid for the domain until it is hung up.
 
@@ -48,7 +49,7 @@ from typing import Any, Literal
 import httpx
 
 from domain.telephony import normalize_cloudonix_domain
-from entrypoints.standins.server import Receive, Scope, Send, StandInServer, read_body
+from entrypoints.simulator.standins.server import Receive, Scope, Send, StandInServer, read_body
 
 __all__ = [
     "CallbackFormat",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from entrypoints.call import FRAME_SAMPLES, CallerScript, EarRecording, MarkEchoes, Phase
+from entrypoints.simulator.caller_session import FRAME_SAMPLES, CallerScript, EarRecording, MarkEchoes, Phase
 
 RATE = 8000
 

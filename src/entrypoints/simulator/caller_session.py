@@ -779,7 +779,7 @@ class CallSession:
 
 def _speech(options: CallOptions) -> tuple[bytes, str]:
     if options.wav is None:
-        from entrypoints.assets import builtin_phrase_ulaw
+        from entrypoints.simulator.caller_audio import builtin_phrase_ulaw
 
         return builtin_phrase_ulaw(), "built-in test phrase"
     pcm = read_wav(options.wav, max_seconds=options.seconds)

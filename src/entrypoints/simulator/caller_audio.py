@@ -16,4 +16,4 @@ TEST_PHRASE: Final = "test_phrase.ulaw"
 @cache
 def builtin_phrase_ulaw() -> bytes:
     """The built-in caller phrase, 8 kHz µ-law (about 3.7 s)."""
-    return resources.files(__name__).joinpath(TEST_PHRASE).read_bytes()
+    return resources.files("entrypoints.simulator").joinpath("assets").joinpath(TEST_PHRASE).read_bytes()

@@ -13,8 +13,16 @@ from adapters.media.frames import parse_inbound
 from adapters.media.g711 import MULAW
 from application.ports.calls import AudioIn, DtmfIn, MarkIn, StopIn
 from domain.stream_events import check_connected, decode_message, parse_start
-from entrypoints.call import CallOptions, CallUsageError, Console, Framer, Identity, Phase, mask_url
 from entrypoints.cli import main
+from entrypoints.simulator.caller_session import (
+    CallOptions,
+    CallUsageError,
+    Console,
+    Framer,
+    Identity,
+    Phase,
+    mask_url,
+)
 
 AGENT = "9d6093bd-34b6-4ccd-b3c4-25c8520c766a"
 URL = f"ws://127.0.0.1:8000/api/v1/agent-stream/{AGENT}?provider=cloudonix&Domain=acme"

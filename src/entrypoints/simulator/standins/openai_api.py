@@ -18,8 +18,8 @@ In tests::
 
 As a process (for benchmarks and manual runs)::
 
-    python -m entrypoints.standins.openai --port 8767 [--latency-llm S --latency-stt S --latency-tts S]
-        [--transcript TEXT] [--reply TEXT] [--api-key KEY]
+    python -m entrypoints.simulator.standins.openai_api --port 8767 \
+        [--latency-llm S --latency-stt S --latency-tts S] [--transcript TEXT] [--reply TEXT] [--api-key KEY]
 
 Operations (the names used by `fail`, `hang`, `latency` and `RecordedRequest.operation`):
 `chat` POST `/v1/chat/completions` (SSE chunks when `stream` is true, else a `chat.completion`),
@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from entrypoints.standins.server import Receive, Scope, Send, StandInServer, read_body
+from entrypoints.simulator.standins.server import Receive, Scope, Send, StandInServer, read_body
 
 __all__ = [
     "SAMPLE_RATE",
