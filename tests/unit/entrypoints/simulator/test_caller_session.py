@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from adapters.media.frames import OutboundFramer
 from adapters.media.g711 import MULAW
-from entrypoints.simulator.caller_session import CallOptions, run_call
+from entrypoints.simulator.caller import CallOptions, run_call
 
 Script = Callable[[ServerConnection, "Seen"], Awaitable[None]]
 SILENT_PAYLOAD = base64.b64encode(b"\xff" * 160).decode()
