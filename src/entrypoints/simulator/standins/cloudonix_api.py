@@ -34,7 +34,6 @@ one-element JSON list) or `form`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -49,7 +48,7 @@ from typing import Any, Literal
 import httpx
 
 from domain.telephony import normalize_cloudonix_domain
-from entrypoints.simulator.standins.server import Receive, Scope, Send, StandInServer, read_body
+from entrypoints.simulator.standins.server import Receive, Scope, Send, StandInServer, read_request
 
 __all__ = [
     "CallbackFormat",
@@ -223,12 +222,10 @@ class CloudonixStandIn(StandInServer):
     # -- the ASGI app ---------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        request = await read_request(scope, receive)
+        if request is None:
             return
-        body = await read_body(receive)
-        method: str = scope["method"]
-        path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method, path, headers, body = request.method, request.path, request.headers, request.body
         operation, params = _route(method, path)
         try:
             parsed = json.loads(body) if body else None
@@ -410,9 +407,7 @@ async def _respond(send: Send, status: int, body: Any, headers: dict[str, str] |
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A local stand-in for the Cloudonix REST API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser = CloudonixStandIn.command_line("A local stand-in for the Cloudonix REST API.", port=8765)
     parser.add_argument("--token", required=True, help="the bearer token the domain expects")
     parser.add_argument("--domain", required=True, help="the Cloudonix domain (normalised like ours)")
     parser.add_argument("--session", action="append", default=[], help="a valid session (repeatable)")
