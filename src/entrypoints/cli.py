@@ -357,7 +357,7 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_call(args: argparse.Namespace, _: Settings) -> int:
     from pathlib import Path
 
-    from entrypoints.call import DEFAULT_SECONDS, CallOptions, CallUsageError, run_call
+    from entrypoints.simulator.caller import DEFAULT_SECONDS, CallOptions, CallUsageError, run_call
 
     options = CallOptions(
         url=args.url,

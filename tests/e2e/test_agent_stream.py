@@ -11,9 +11,9 @@ from websockets.asyncio.client import connect
 
 from domain.telephony import Provider, SecretStr, TelephonyConfig
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, Caller, call, start_event, stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 
 async def test_happy_path_runs_and_completes(tenant: Tenant, cloudonix: CloudonixStandIn):

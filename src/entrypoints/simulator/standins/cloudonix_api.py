@@ -1,7 +1,7 @@
 """A stand-in for the Cloudonix REST API: a real HTTP server on a loopback port (protocol.md §4, §5).
 
 It ships with the product because `agent-stream demo` runs it in-process, so a first call works
-offline; the tests use it (re-exported as `tests.standins.cloudonix`) to drive the real httpx client.
+offline; the tests use it to drive the real httpx client.
 
 In tests::
 
@@ -16,7 +16,8 @@ In tests::
 
 As a process (for the demo)::
 
-    python -m entrypoints.standins.cloudonix --port 8765 --token T --domain acme [--session S ...]
+    python -m entrypoints.simulator.standins.cloudonix_api --port 8765 --token T --domain acme \
+        [--session S ...]
 
 Without `--session`, any session is valid for the domain until it is hung up.
 
@@ -33,7 +34,6 @@ one-element JSON list) or `form`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -48,7 +48,7 @@ from typing import Any, Literal
 import httpx
 
 from domain.telephony import normalize_cloudonix_domain
-from entrypoints.standins.server import Receive, Scope, Send, StandInServer, read_body
+from entrypoints.simulator.standins.server import Receive, Scope, Send, StandInServer, read_request
 
 __all__ = [
     "CallbackFormat",
@@ -222,12 +222,10 @@ class CloudonixStandIn(StandInServer):
     # -- the ASGI app ---------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        request = await read_request(scope, receive)
+        if request is None:
             return
-        body = await read_body(receive)
-        method: str = scope["method"]
-        path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method, path, headers, body = request.method, request.path, request.headers, request.body
         operation, params = _route(method, path)
         try:
             parsed = json.loads(body) if body else None
@@ -409,9 +407,7 @@ async def _respond(send: Send, status: int, body: Any, headers: dict[str, str] |
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A local stand-in for the Cloudonix REST API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser = CloudonixStandIn.command_line("A local stand-in for the Cloudonix REST API.", port=8765)
     parser.add_argument("--token", required=True, help="the bearer token the domain expects")
     parser.add_argument("--domain", required=True, help="the Cloudonix domain (normalised like ours)")
     parser.add_argument("--session", action="append", default=[], help="a valid session (repeatable)")

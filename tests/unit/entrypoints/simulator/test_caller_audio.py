@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from entrypoints.assets import builtin_phrase_ulaw
-from entrypoints.call import CallUsageError, read_wav, resample, write_wav
+from entrypoints.simulator.caller_audio import builtin_phrase_ulaw, read_wav, resample, write_wav
+from entrypoints.simulator.caller_options import CallUsageError
 
 Signal = npt.NDArray[np.float64]
 

@@ -3,12 +3,14 @@ loopback port, on a thread and event loop of its own (or in the foreground, as a
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Self
 
 import uvicorn
@@ -65,6 +67,15 @@ class StandInServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+
+    @staticmethod
+    def command_line(description: str, port: int) -> argparse.ArgumentParser:
+        """The arguments of a stand-in run as a process (`python -m ...`): where it listens; the
+        stand-in adds its own."""
+        parser = argparse.ArgumentParser(description=description)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=port)
+        return parser
 
     def serve_forever(self) -> None:
         """Run in the foreground (Ctrl-C stops it)."""
@@ -142,6 +153,23 @@ class StandInServer:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(callback)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+async def read_request(scope: Scope, receive: Receive) -> HttpRequest | None:
+    """The whole HTTP request of an ASGI call; None when the call is not HTTP."""
+    if scope["type"] != "http":
+        return None
+    body = await read_body(receive)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    return HttpRequest(scope["method"], scope["path"], headers, body)
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -18,8 +18,8 @@ In tests::
 
 As a process (for benchmarks and manual runs)::
 
-    python -m entrypoints.standins.openai --port 8767 [--latency-llm S --latency-stt S --latency-tts S]
-        [--transcript TEXT] [--reply TEXT] [--api-key KEY]
+    python -m entrypoints.simulator.standins.openai_api --port 8767 \
+        [--latency-llm S --latency-stt S --latency-tts S] [--transcript TEXT] [--reply TEXT] [--api-key KEY]
 
 Operations (the names used by `fail`, `hang`, `latency` and `RecordedRequest.operation`):
 `chat` POST `/v1/chat/completions` (SSE chunks when `stream` is true, else a `chat.completion`),
@@ -31,23 +31,28 @@ Anything else answers 404 with an OpenAI-style error body, as does a wrong key 4
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import functools
 import json
-import re
 import secrets
-import struct
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-
-from entrypoints.standins.server import Receive, Scope, Send, StandInServer, read_body
+from entrypoints.simulator.standins.openai_answers import (
+    SAMPLE_RATE,
+    Reply,
+    ToolCall,
+    chat_answer,
+    error_body,
+    parse_multipart,
+    respond,
+    speech_answer,
+    transcription_answer,
+    wav_seconds,
+)
+from entrypoints.simulator.standins.server import Receive, Scope, Send, StandInServer, read_request
 
 __all__ = [
     "SAMPLE_RATE",
@@ -61,33 +66,11 @@ __all__ = [
 
 Operation = Literal["chat", "transcriptions", "speech"]
 
-SAMPLE_RATE = 24_000  # what OpenAI's `pcm` speech is
 _ROUTES: dict[str, Operation] = {
     "/v1/chat/completions": "chat",
     "/v1/audio/transcriptions": "transcriptions",
     "/v1/audio/speech": "speech",
 }
-_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
-_FIRST_CHUNK = SAMPLE_RATE * 2 // 10  # 100 ms of speech goes out at once
-_CHUNK = SAMPLE_RATE * 2  # then the rest, a second at a time
-_PEAK = 32767 * 10 ** (-12 / 20)  # -12 dBFS
-_FADE = SAMPLE_RATE * 5 // 1000  # 5 ms
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    name: str
-    arguments: Mapping[str, Any] | str = field(default_factory=dict)  # a str is sent as it is
-    id: str | None = None  # None: a fresh `call_…` id
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One assistant turn: text (streamed word by word), then tool calls (`finish_reason: tool_calls`)."""
-
-    text: str | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
-
 
 ReplyFn = Callable[[dict[str, Any]], Reply | None]
 
@@ -198,23 +181,21 @@ class OpenAIStandIn(StandInServer):
     # -- the ASGI app ---------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        request = await read_request(scope, receive)
+        if request is None:
             return
-        raw = await read_body(receive)
-        method: str = scope["method"]
-        path: str = scope["path"].rstrip("/")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        operation = _ROUTES.get(path) if method == "POST" else None
+        method, raw, headers = request.method, request.body, request.headers
+        operation = _ROUTES.get(request.path.rstrip("/")) if method == "POST" else None
         if operation is None:
-            await _respond(send, 404, _error(404, f"Invalid URL ({method} {scope['path']})"))
+            await respond(send, 404, error_body(404, f"Invalid URL ({method} {request.path})"))
             return
         if not self._authorised(headers):
-            await _respond(send, 401, _error(401, "Incorrect API key provided.", "invalid_api_key"))
+            await respond(send, 401, error_body(401, "Incorrect API key provided.", "invalid_api_key"))
             return
         try:
             body, audio_seconds = self._parse(operation, headers.get("content-type", ""), raw)
         except ValueError as exc:
-            await _respond(send, 400, _error(400, str(exc)))
+            await respond(send, 400, error_body(400, str(exc)))
             return
         with self._lock:
             self.requests.append(RecordedRequest(operation, body, time.monotonic(), audio_seconds))
@@ -222,24 +203,24 @@ class OpenAIStandIn(StandInServer):
         forced = self._take_forced(operation)
         if forced is not None and forced.status is None:
             await self._release.wait()
-            await _respond(send, 503, _error(503, "The stand-in released a held request."))
+            await respond(send, 503, error_body(503, "The stand-in released a held request."))
             return
         if forced is not None and forced.status is not None:
-            await _respond(send, forced.status, _error(forced.status, "The stand-in was told to fail."))
+            await respond(send, forced.status, error_body(forced.status, "The stand-in was told to fail."))
             return
 
         if operation == "chat":
             reply = self._next_reply(body)
             await self._delay(operation)
-            await self._chat(send, body, reply)
+            await chat_answer(send, body, reply, lambda: self.chunk_interval)
         elif operation == "transcriptions":
             with self._lock:
                 text = self._transcripts.popleft() if self._transcripts else self.default_transcript
             await self._delay(operation)
-            await _transcription(send, body, text, audio_seconds or 0.0)
+            await transcription_answer(send, body, text, audio_seconds or 0.0)
         else:
             await self._delay(operation)
-            await _speech(send, audio_seconds or 0.0)
+            await speech_answer(send, audio_seconds or 0.0)
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         if self._api_key is None:
@@ -250,10 +231,10 @@ class OpenAIStandIn(StandInServer):
         self, operation: Operation, content_type: str, raw: bytes
     ) -> tuple[dict[str, Any], float | None]:
         if operation == "transcriptions":
-            fields, audio = _parse_multipart(content_type, raw)
+            fields, audio = parse_multipart(content_type, raw)
             if audio is None:
                 raise ValueError("'file' is a required property")
-            return fields, _wav_seconds(audio)
+            return fields, wav_seconds(audio)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -279,182 +260,9 @@ class OpenAIStandIn(StandInServer):
         if seconds > 0:
             await asyncio.sleep(seconds)
 
-    async def _chat(self, send: Send, body: dict[str, Any], reply: Reply) -> None:
-        model = str(body.get("model") or "gpt-4o-mini")
-        cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        pieces: list[str] = re.findall(r"\s*\S+|\s+", reply.text or "")
-        calls = [
-            (
-                call.id or f"call_{uuid.uuid4().hex[:24]}",
-                call.name,
-                call.arguments if isinstance(call.arguments, str) else json.dumps(dict(call.arguments)),
-            )
-            for call in reply.tool_calls
-        ]
-        finish = "tool_calls" if calls else "stop"
-        prompt_tokens = len(json.dumps(body.get("messages") or [])) // 4 + 1
-        completion_tokens = len(pieces) + sum(1 + len(args) // 4 for _, _, args in calls)
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        }
-        if not body.get("stream"):
-            message: dict[str, Any] = {"role": "assistant", "content": reply.text or (None if calls else "")}
-            message["refusal"] = None
-            if calls:
-                message["tool_calls"] = [
-                    {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
-                    for i, n, a in calls
-                ]
-            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            await _respond(
-                send,
-                200,
-                {"id": cid, "object": "chat.completion", "created": created, "model": model}
-                | {"choices": [choice], "usage": usage},
-            )
-            return
-
-        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-        deltas += [{"content": piece} for piece in pieces]
-        for index, (call_id, name, args) in enumerate(calls):
-            function = {"name": name, "arguments": ""}
-            deltas.append(
-                {"tool_calls": [{"index": index, "id": call_id, "type": "function", "function": function}]}
-            )
-            deltas += [
-                {"tool_calls": [{"index": index, "function": {"arguments": args[at : at + 16]}}]}
-                for at in range(0, len(args), 16)
-            ]
-        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
-        events = [head | {"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
-        events.append(head | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-        if (body.get("stream_options") or {}).get("include_usage"):
-            events.append(head | {"choices": [], "usage": usage})
-        await _start(send, 200, "text/event-stream; charset=utf-8")
-        for event in events:
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: %s\n\n" % json.dumps(event).encode(),
-                    "more_body": True,
-                }
-            )
-            await asyncio.sleep(self.chunk_interval)
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
-
-
-async def _transcription(send: Send, form: dict[str, Any], text: str, seconds: float) -> None:
-    fmt = form.get("response_format") or "json"
-    if fmt in ("text", "srt", "vtt"):
-        await _respond(send, 200, text.encode(), "text/plain; charset=utf-8")
-        return
-    answer: dict[str, Any] = {"text": text}
-    if fmt == "verbose_json":
-        segment = {"id": 0, "seek": 0, "start": 0.0, "end": seconds, "text": text, "tokens": []}
-        segment |= {"temperature": 0.0, "avg_logprob": -0.1, "compression_ratio": 1.0, "no_speech_prob": 0.01}
-        answer |= {"task": "transcribe", "language": form.get("language") or "en", "duration": seconds}
-        answer["segments"] = [segment]
-    answer["usage"] = {"type": "duration", "seconds": round(seconds)}
-    await _respond(send, 200, answer)
-
-
-async def _speech(send: Send, seconds: float) -> None:
-    pcm = _speech_pcm(round(seconds * SAMPLE_RATE))
-    await _start(send, 200, "audio/pcm")
-    await send({"type": "http.response.body", "body": pcm[:_FIRST_CHUNK], "more_body": True})
-    for at in range(_FIRST_CHUNK, len(pcm), _CHUNK):
-        await asyncio.sleep(0)
-        await send({"type": "http.response.body", "body": pcm[at : at + _CHUNK], "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
-
-
-@functools.lru_cache(maxsize=256)
-def _speech_pcm(samples: int) -> bytes:
-    """A voiced-sounding signal: 200 Hz and three harmonics, at a 4 Hz syllable rate, -12 dBFS peak."""
-    t = np.arange(samples, dtype=np.float64) / SAMPLE_RATE
-    signal = np.zeros(samples, dtype=np.float64)
-    for harmonic, amplitude in ((1, 1.0), (2, 0.5), (3, 0.3), (4, 0.15)):
-        signal += amplitude * np.sin(2 * np.pi * 200 * harmonic * t)
-    signal *= 0.65 + 0.35 * np.sin(2 * np.pi * 4 * t)
-    peak = float(np.max(np.abs(signal))) if samples else 0.0
-    if peak > 0:
-        signal *= _PEAK / peak
-    fade = min(_FADE, samples // 2)
-    if fade:
-        ramp = np.linspace(0.0, 1.0, fade)
-        signal[:fade] *= ramp
-        signal[samples - fade :] *= ramp[::-1]
-    return bytes(np.round(signal).astype("<i2").tobytes())
-
-
-def _parse_multipart(content_type: str, raw: bytes) -> tuple[dict[str, Any], bytes | None]:
-    """The form fields (`name[]` ones as lists) and the uploaded file of a multipart/form-data body."""
-    found = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not content_type.startswith("multipart/form-data") or found is None:
-        raise ValueError("Expected a multipart/form-data body.")
-    fields: dict[str, Any] = {}
-    upload: bytes | None = None
-    for part in raw.split(b"--" + found.group(1).encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        head, sep, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        name = re.search(rb'[;\s]name="([^"]*)"', head)
-        if not sep or name is None:
-            continue
-        content = content.removesuffix(b"\r\n")
-        key = name.group(1).decode()
-        if b"filename=" in head:
-            upload = content
-        elif key.endswith("[]"):
-            fields.setdefault(key[:-2], []).append(content.decode())
-        else:
-            fields[key] = content.decode()
-    return fields, upload
-
-
-def _wav_seconds(data: bytes) -> float | None:
-    """The length of a RIFF/WAVE file's audio, None when it is not one."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None
-    pos, rate, block = 12, 0, 0
-    while pos + 8 <= len(data):
-        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
-        start = pos + 8
-        if chunk == b"fmt " and size >= 16 and start + 16 <= len(data):
-            _, _, rate, _, block = struct.unpack_from("<HHIIH", data, start)
-        elif chunk == b"data":
-            if not rate or not block:
-                return None
-            available = len(data) - start
-            return min(size, available) // block / rate
-        pos = start + size + (size & 1)
-    return None
-
-
-def _error(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    kind = _ERROR_TYPES.get(status, "rate_limit_error" if status == 429 else "server_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
-async def _start(send: Send, status: int, content_type: str, length: int | None = None) -> None:
-    headers = [(b"content-type", content_type.encode()), (b"x-request-id", uuid.uuid4().hex.encode())]
-    if length is not None:
-        headers.append((b"content-length", str(length).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-
-
-async def _respond(send: Send, status: int, body: Any, content_type: str = "application/json") -> None:
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    await _start(send, status, content_type, len(content))
-    await send({"type": "http.response.body", "body": content})
-
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A local stand-in for the OpenAI HTTP API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8767)
+    parser = OpenAIStandIn.command_line("A local stand-in for the OpenAI HTTP API.", port=8767)
     parser.add_argument("--api-key", default=None, help="require this bearer key (any key when absent)")
     parser.add_argument("--latency-llm", type=float, default=0.0, help="seconds before each chat answer")
     parser.add_argument("--latency-stt", type=float, default=0.0, help="seconds before each transcript")

@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from adapters.media.g711 import MULAW
 from adapters.media.twilio.outbound import OutboundFramer
-from entrypoints.call import CallOptions, run_call
+from entrypoints.simulator.caller import CallOptions, run_call
 
 Script = Callable[[ServerConnection, "Seen"], Awaitable[None]]
 SILENT_PAYLOAD = base64.b64encode(b"\xff" * 160).decode()
