@@ -41,7 +41,7 @@ from adapters.system.crypto import (
     new_secret_key,
 )
 from application.admission import Load, LoopLag
-from application.agent_stream import AgentStream, PipelineRegistry
+from application.agent_stream import AgentStream, PipelineRegistry, ThisInstance
 from application.authentication import Authenticate, Caller
 from application.cloudonix_handshake import CloudonixHandshake
 from application.instance_life import InstanceIdentity, InstanceLife
@@ -200,6 +200,7 @@ class InfraProvider(Provider):
         )
 
     instance_life = provide(InstanceLife)
+    this_instance = provide(ThisInstance)
 
     @provide
     def provide_call_metrics(self, metrics: PrometheusMetrics) -> CallMetrics:
@@ -341,37 +342,7 @@ class UseCasesProvider(Provider):
 
     scope = Scope.SESSION
 
-    @provide
-    def provide_agent_stream(
-        self,
-        routes: CallRoutes,
-        runs: WorkflowRunRepository,
-        slots: CallSlots,
-        providers: ProviderRegistry,
-        pipelines: PipelineRegistry,
-        clock: Clock,
-        run_numbers: RunNumbers,
-        guard: LookupFailureWindow,
-        live_calls: LiveCallRegistry,
-        metrics: CallMetrics,
-        life: InstanceLife,
-        load: Load,
-    ) -> AgentStream:
-        return AgentStream(
-            routes,
-            runs,
-            slots,
-            providers,
-            pipelines,
-            clock,
-            run_numbers,
-            life=life,
-            load=load,
-            lookup_guard=guard,
-            live_calls=live_calls,
-            metrics=metrics,
-        )
-
+    agent_stream = provide(AgentStream)
     create_organization = provide(CreateOrganization)
     create_agent = provide(CreateAgent)
     add_cloudonix = provide(AddCloudonixConfiguration)
