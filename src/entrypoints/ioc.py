@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
-import structlog
 from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
 from litestar import Request
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.cloudonix.call import TwilioFramedCalls
@@ -34,12 +31,7 @@ from adapters.sql.repositories import (
     SqlWorkflowRunRepository,
 )
 from adapters.system.clock import RandomRunNumbers, SystemClock
-from adapters.system.crypto import (
-    FernetCredentialCipher,
-    WeakSecretKeyError,
-    load_or_create_key_file,
-    new_secret_key,
-)
+from adapters.system.prometheus import PrometheusMetrics
 from application.admission import Load, LoopLag
 from application.agent_stream import AgentStream, PipelineRegistry, ThisInstance
 from application.authentication import Authenticate, Caller
@@ -82,52 +74,9 @@ from application.runs_control import CallControl, CallControlTasks, HangUpRun, L
 from application.stream_url import StreamUrl
 from domain.lookup_guard import LookupFailureWindow
 from domain.telephony import Provider as TelephonyProvider
-from entrypoints.metrics import PrometheusMetrics
-from entrypoints.settings import Settings, SettingsError
+from entrypoints.secret_key import credential_cipher
+from entrypoints.settings import Settings
 from entrypoints.web.api.auth import api_key_of
-
-log = structlog.get_logger(__name__)
-SECRET_KEY_VARIABLE = "AGENT_STREAM_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
-
-
-def secret_key_file(database_url: str) -> Path | None:
-    """Where the embedded SQLite database keeps its generated secret key: beside the database file,
-    same name, `.key` (`./agent-stream.db` -> `./agent-stream.key`); `None` for an in-memory one."""
-    database = make_url(database_url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).with_suffix(".key")
-
-
-def credential_cipher(settings: Settings) -> CredentialCipher:
-    """The cipher of stored provider credentials, keyed by `AGENT_STREAM_SECRET_KEY`.
-
-    Without the variable, the embedded SQLite database uses a key file beside it, created (0600)
-    on first use, and says so in a warning; any other database refuses to start.
-    """
-    secret = settings.secret_key
-    if secret is None:
-        if not settings.embedded_database:
-            raise SettingsError(
-                f"{SECRET_KEY_VARIABLE} must be set: it encrypts the provider credentials stored in "
-                "the database (make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-            )
-        path = secret_key_file(settings.database_url)
-        if path is None:
-            secret = new_secret_key()
-            log.warning("secret_key_ephemeral", reason=f"{SECRET_KEY_VARIABLE} unset, in-memory database")
-        else:
-            secret, created = load_or_create_key_file(path)
-            log.warning(
-                "secret_key_from_file",
-                key_file=str(path),
-                created=created,
-                reason=f"{SECRET_KEY_VARIABLE} unset; set it in production",
-            )
-    try:
-        return FernetCredentialCipher(secret)
-    except WeakSecretKeyError as exc:
-        raise SettingsError(f"{SECRET_KEY_VARIABLE}: {exc}") from None
 
 
 class InfraProvider(Provider):
