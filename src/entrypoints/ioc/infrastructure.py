@@ -18,6 +18,7 @@ from application.admission import Load, LoopLag
 from application.agent_stream import PipelineRegistry, ThisInstance
 from application.cloudonix_handshake import CloudonixHandshake
 from application.instance_life import InstanceIdentity, InstanceLife
+from application.instance_tasks import InstanceTasks
 from application.live_calls import LiveCallRegistry
 from application.ports.call_control import CallControlChannel
 from application.ports.calls import AgentPipeline, ProviderSessions
@@ -99,6 +100,7 @@ class InfraProvider(Provider):
         )
 
     instance_life = provide(InstanceLife)
+    instance_tasks = provide(InstanceTasks)
     this_instance = provide(ThisInstance)
 
     @provide
