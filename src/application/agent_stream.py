@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,7 +20,7 @@ from application.ports.repositories import (
     StorageError,
     WorkflowRunRepository,
 )
-from application.ports.system import CallMetrics, Clock, NoCallMetrics, RunNumbers
+from application.ports.system import CallMetrics, Clock, RunNumbers
 from application.providers import CallOpener, ProviderRegistry
 from application.run_journal import RunJournal, store_end
 from domain.agents import Workflow, month_start, quota_allows
@@ -69,6 +68,16 @@ class PipelineRegistry:
             await pipeline.aclose()
 
 
+@dataclass(frozen=True, slots=True)
+class ThisInstance:
+    """This instance's own state, which every stream passes through: its life (identity, the slots
+    and runs it holds), its live calls (and whether it drains) and its load."""
+
+    life: InstanceLife
+    live_calls: LiveCallRegistry
+    load: Load
+
+
 class AgentStream:
     """Routes one provider stream to its agent and keeps its run truthful on every path."""
 
@@ -82,12 +91,9 @@ class AgentStream:
         clock: Clock,
         run_numbers: RunNumbers,
         *,
-        life: InstanceLife,
-        load: Load,
-        lookup_guard: LookupFailureWindow | None = None,
-        live_calls: LiveCallRegistry | None = None,
-        metrics: CallMetrics | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        instance: ThisInstance,
+        lookup_guard: LookupFailureWindow,
+        metrics: CallMetrics,
     ) -> None:
         self._routes = routes
         self._runs = runs
@@ -96,12 +102,12 @@ class AgentStream:
         self._pipelines = pipelines
         self._clock = clock
         self._run_numbers = run_numbers
-        self._life = life
-        self._load = load
+        self._life = instance.life
+        self._load = instance.load
         self._guard = lookup_guard
-        self._live_calls = live_calls if live_calls is not None else LiveCallRegistry()
-        self._metrics = metrics or NoCallMetrics()
-        self._monotonic = monotonic
+        self._live_calls = instance.live_calls
+        self._metrics = metrics
+        self._monotonic = clock.monotonic
 
     async def execute(self, command: AgentStreamCommand, socket: CallSocket) -> Close:
         """Run the stream to its end; returns the close the socket must get (already on the run)."""
@@ -189,8 +195,7 @@ class AgentStream:
             self._life.drop_slot(slot, released=True)
 
     async def _find_route(self, request: AgentStreamRequest, client: str) -> CallRoute:
-        guard = self._guard
-        if guard is not None and guard.blocked(client, self._monotonic()):
+        if self._guard.blocked(client, self._monotonic()):
             raise TooManyLookupFailuresError()
         route = None
         if request.agent_uuid is not None:
@@ -199,8 +204,7 @@ class AgentStream:
             except StorageError as exc:
                 raise DatabaseUnavailableError(detail=str(exc)) from exc
         if route is None or route.workflow.id is None:
-            if guard is not None:
-                guard.record_failure(client, self._monotonic())
+            self._guard.record_failure(client, self._monotonic())
             raise WorkflowNotFoundError()
         return route
 

@@ -106,7 +106,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # anyway, `/ready` answers 503 and streams close 1011 until it does, then all recovers.
         structlog.get_logger(__name__).warning("database_unreachable_at_start", reason=str(exc))
     if settings.secret_key is not None or not settings.embedded_database:
-        from entrypoints.ioc import credential_cipher
+        from entrypoints.secret_key import credential_cipher
 
         credential_cipher(settings)  # a missing or weak secret key: one line, before the server starts
     settings = replace(settings, instance_name=instance_name(args.port))

@@ -312,7 +312,7 @@ def _secret_key(
 ) -> tuple[str | None, bool, str]:
     """The key to run with (None: the embedded database's key file, as `serve` does), whether the
     demo state must keep it, and what to say about it."""
-    from entrypoints.ioc import secret_key_file
+    from entrypoints.secret_key import secret_key_file
 
     if settings.secret_key:
         return settings.secret_key, False, "from AGENT_STREAM_SECRET_KEY"

@@ -18,10 +18,11 @@ from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.system.clock import FixedClock, SequentialRunNumbers
 from application.admission import Load, LoopLag
-from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry
+from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, ThisInstance
 from application.cloudonix_handshake import CloudonixHandshake
 from application.instance_life import InstanceIdentity, InstanceLife
 from application.live_calls import LiveCallRegistry
+from application.ports.system import NoCallMetrics
 from application.providers import ProviderRegistry
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
 from domain.close_policy import Close
@@ -92,11 +93,9 @@ class World:
             PipelineRegistry({"linetest": LineTestPipeline(), **self.pipelines}),
             self.clock,
             SequentialRunNumbers(42),
-            life=self.life,
-            load=self.load,
+            instance=ThisInstance(self.life, self.live_calls, self.load),
             lookup_guard=self.guard,
-            live_calls=self.live_calls,
-            monotonic=lambda: self.clock.now().timestamp(),
+            metrics=NoCallMetrics(),
         )
 
     def url(
