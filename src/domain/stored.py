@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-class NotStoredError(RuntimeError):
-    """An entity's storage id was asked for before it was stored: a programming error."""
+class NotStoredError(ValueError):
+    """An entity's storage id was asked for before it was stored: a programming error (a
+    repository asked to update an entity it never added, say)."""
 
 
 class Stored:

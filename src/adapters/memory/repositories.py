@@ -56,12 +56,6 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
 
 
-def _require_id(value: int | None, what: str) -> int:
-    if value is None:
-        raise ValueError(f"{what} has no id; add it first")
-    return value
-
-
 class InMemoryOrganizationRepository(OrganizationRepository):
     def __init__(self) -> None:
         self._organizations: dict[int, Organization] = {}
@@ -127,7 +121,7 @@ class InMemoryWorkflowRepository(WorkflowRepository):
         return copy.deepcopy(stored)
 
     async def update(self, workflow: Workflow) -> Workflow:
-        workflow_id = _require_id(workflow.id, "workflow")
+        workflow_id = workflow.stored_id
         current = self._workflows.get(workflow_id)
         if current is None:
             raise StorageError(f"no workflow with id {workflow_id}")
@@ -223,13 +217,13 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
         return copy.deepcopy(stored)
 
     async def save(self, run: WorkflowRun) -> None:
-        run_id = _require_id(run.id, "run")
+        run_id = run.stored_id
         if run_id not in self._runs:
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id] = self._stored(run, run_id)
 
     async def save_end(self, run: WorkflowRun) -> None:
-        run_id = _require_id(run.id, "run")
+        run_id = run.stored_id
         stored = self._runs.get(run_id)
         if stored is None:
             raise StorageError(f"no run with id {run_id}")
@@ -242,7 +236,7 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
         stored.close_reason = run.close_reason
 
     async def save_gathered_context(self, run: WorkflowRun) -> None:
-        run_id = _require_id(run.id, "run")
+        run_id = run.stored_id
         if run_id not in self._runs:
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id].gathered_context = copy.deepcopy(run.gathered_context)

@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -68,6 +68,8 @@ __all__ = (
 )
 
 _PG_UNIQUE_VIOLATION = "23505"
+_Row = TypeVar("_Row")
+_Entity = TypeVar("_Entity")
 _SQLITE_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
 
@@ -250,6 +252,13 @@ class _SqlAdapter:
         except _STORAGE_FAILURES as exc:
             raise StorageError(_describe(exc)) from exc
 
+    async def _insert(self, row: _Row, stored: Callable[[_Row], _Entity]) -> _Entity:
+        """Insert `row` in a transaction of its own; `stored(row)` once its id is known."""
+        async with self._transaction() as session:
+            session.add(row)
+            await session.flush()
+            return stored(row)
+
 
 def _transaction_timeout(sessions: async_sessionmaker[AsyncSession], dialect: str | None) -> float | None:
     """The bound set by `create_sessionmaker`; none on SQLite, whose waits are local and whose
@@ -278,22 +287,12 @@ async def _rowcount(session: AsyncSession, statement: Executable) -> int:
     return result.rowcount
 
 
-def _require_id(value: int | None, what: str) -> int:
-    if value is None:
-        raise ValueError(f"{what} has no id; add it first")
-    return value
-
-
 # Repositories ------------------------------------------------------------------------------------
 
 
 class SqlOrganizationRepository(_SqlAdapter, OrganizationRepository):
     async def add(self, organization: Organization) -> Organization:
-        async with self._transaction() as session:
-            row = OrganizationRow(**organization_values(organization))
-            session.add(row)
-            await session.flush()
-            return organization_from_row(row)
+        return await self._insert(OrganizationRow(**organization_values(organization)), organization_from_row)
 
     async def get(self, organization_id: int) -> Organization | None:
         async with self._transaction() as session:
@@ -306,11 +305,7 @@ class SqlOrganizationRepository(_SqlAdapter, OrganizationRepository):
             return [organization_from_row(row) for row in rows]
 
     async def add_user(self, user: User) -> User:
-        async with self._transaction() as session:
-            row = UserRow(**user_values(user))
-            session.add(row)
-            await session.flush()
-            return user_from_row(row)
+        return await self._insert(UserRow(**user_values(user)), user_from_row)
 
     async def get_user(self, user_id: int) -> User | None:
         async with self._transaction() as session:
@@ -331,14 +326,10 @@ class SqlOrganizationRepository(_SqlAdapter, OrganizationRepository):
 
 class SqlWorkflowRepository(_SqlAdapter, WorkflowRepository):
     async def add(self, workflow: Workflow) -> Workflow:
-        async with self._transaction() as session:
-            row = WorkflowRow(**workflow_values(workflow))
-            session.add(row)
-            await session.flush()
-            return workflow_from_row(row)
+        return await self._insert(WorkflowRow(**workflow_values(workflow)), workflow_from_row)
 
     async def update(self, workflow: Workflow) -> Workflow:
-        workflow_id = _require_id(workflow.id, "workflow")
+        workflow_id = workflow.stored_id
         values = workflow_values(workflow)
         del values["uuid"]  # an agent's UUID never changes
         async with self._transaction() as session:
@@ -376,12 +367,8 @@ class SqlTelephonyConfigRepository(_SqlAdapter, TelephonyConfigRepository):
         self._cipher = cipher
 
     async def add(self, config: TelephonyConfig) -> TelephonyConfig:
-        values = telephony_config_values(config, self._cipher)
-        async with self._transaction() as session:
-            row = TelephonyConfigRow(**values)
-            session.add(row)
-            await session.flush()
-            return dataclasses.replace(config, id=row.id)
+        row = TelephonyConfigRow(**telephony_config_values(config, self._cipher))
+        return await self._insert(row, lambda row: dataclasses.replace(config, id=row.id))
 
     async def find_by_domain(
         self, organization_id: int, provider: Provider, domain_id: str
@@ -418,40 +405,23 @@ class SqlTelephonyConfigRepository(_SqlAdapter, TelephonyConfigRepository):
 
 class SqlWorkflowRunRepository(_SqlAdapter, WorkflowRunRepository):
     async def add(self, run: WorkflowRun) -> WorkflowRun:
-        async with self._transaction() as session:
-            row = WorkflowRunRow(**workflow_run_values(run))
-            session.add(row)
-            await session.flush()
-            return workflow_run_from_row(row)
+        return await self._insert(WorkflowRunRow(**workflow_run_values(run)), workflow_run_from_row)
 
     async def save(self, run: WorkflowRun) -> None:
-        run_id = _require_id(run.id, "run")
-        async with self._transaction() as session:
-            updated = await _rowcount(
-                session,
-                update(WorkflowRunRow).where(WorkflowRunRow.id == run_id).values(workflow_run_values(run)),
-            )
-            if updated == 0:
-                raise StorageError(f"no run with id {run_id}")
+        await self._update(run, workflow_run_values(run))
 
     async def save_end(self, run: WorkflowRun) -> None:
-        run_id = _require_id(run.id, "run")
-        async with self._transaction() as session:
-            updated = await _rowcount(
-                session, update(WorkflowRunRow).where(WorkflowRunRow.id == run_id).values(_end_values(run))
-            )
-            if updated == 0:
-                raise StorageError(f"no run with id {run_id}")
+        await self._update(run, _end_values(run))
 
     async def save_gathered_context(self, run: WorkflowRun) -> None:
         """One column, not the whole row: the journal writes a few times a turn."""
-        run_id = _require_id(run.id, "run")
+        await self._update(run, {"gathered_context": run.gathered_context})
+
+    async def _update(self, run: WorkflowRun, values: dict[str, Any]) -> None:
+        run_id = run.stored_id
         async with self._transaction() as session:
             updated = await _rowcount(
-                session,
-                update(WorkflowRunRow)
-                .where(WorkflowRunRow.id == run_id)
-                .values(gathered_context=run.gathered_context),
+                session, update(WorkflowRunRow).where(WorkflowRunRow.id == run_id).values(values)
             )
             if updated == 0:
                 raise StorageError(f"no run with id {run_id}")
