@@ -209,7 +209,6 @@ class AgentStream:
         return route
 
     async def _mint(self, request: AgentStreamRequest, workflow: Workflow) -> WorkflowRun:
-        assert workflow.id is not None  # noqa: S101 - checked by _find_workflow
         initial_context: dict[str, Any] = {
             **workflow.template_variables,
             "caller_number": request.caller_number,
@@ -219,7 +218,7 @@ class AgentStream:
         }
         run = WorkflowRun(
             name=run_name(self._run_numbers.next()),
-            workflow_id=workflow.id,
+            workflow_id=workflow.stored_id,
             agent_uuid=workflow.uuid,
             mode=str(request.provider),
             call_type="inbound",
@@ -234,8 +233,7 @@ class AgentStream:
             run = await self._runs.add(run)
         except StorageError as exc:  # if it was stored after all, the heartbeat's reaper ends it
             raise DatabaseUnavailableError(detail=str(exc)) from exc
-        assert run.id is not None  # noqa: S101 - set by the store
-        self._life.hold_run(run.id)
+        self._life.hold_run(run.stored_id)
         return run
 
     async def _run_call(

@@ -61,7 +61,6 @@ class CloudonixHandshake(CallOpener):
         run: WorkflowRun,
         on_start: Callable[[StreamStart], None] | None = None,
     ) -> ActiveCall:
-        assert workflow.id is not None  # noqa: S101 - stored workflows have ids
         # 1-2. With a Domain on the URL, the configuration is checked before any event is read.
         domain = normalize_cloudonix_domain(request.domain)
         config = await self._config(workflow.organization_id, domain) if domain else None

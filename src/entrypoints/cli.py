@@ -525,9 +525,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import DBAPIError
 
     args = build_parser().parse_args(argv)
-    settings: Settings | None = None
     try:
         settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.stderr.write(f"agent-stream: {exc}\n")
+        return 2
+    try:
         result: int = args.func(args, settings)
     except (CliError, SettingsError, InvalidDefinitionError, InvalidInputError) as exc:
         sys.stderr.write(f"agent-stream: {exc}\n")
@@ -541,7 +544,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, DBAPIError) as exc:  # the database failed after it first answered
         from entrypoints.database_check import describe
 
-        assert settings is not None  # noqa: S101 - only commands that read the settings use a database
         sys.stderr.write(f"agent-stream: {describe(exc, settings.database_url, settings.db_timeout)}\n")
         return 2
     return result

@@ -56,6 +56,9 @@ class LineTestPipeline(AgentPipeline):
     ) -> AgentSession:
         return _LineTestSession(definition, self._vad_factory)
 
+    async def aclose(self) -> None:
+        return None  # it holds nothing shared between calls
+
 
 class _LineTestSession(AgentSession):
     def __init__(self, definition: AgentDefinition, vad_factory: Callable[[], VoiceActivityDetector]) -> None:

@@ -202,9 +202,9 @@ class AgentPipeline(Protocol):
         Raises `StreamRefusedError` (e.g. `AgentMisconfiguredError`) when the agent cannot run.
         """
 
+    @abstractmethod
     async def aclose(self) -> None:
         """Release what the engine holds for all its calls (connection pools), at shutdown."""
-        return None
 
 
 class CallFactory(Protocol):

@@ -29,6 +29,9 @@ class RecordingAgent(AgentPipeline):
         self.events.append(("prepared", list(self.world.sessions.validated), context["called_number"]))
         return RecordingSession(self, journal)
 
+    async def aclose(self) -> None:
+        return None
+
 
 class RecordingSession(AgentSession):
     def __init__(self, agent: RecordingAgent, journal: CallJournal) -> None:
