@@ -62,22 +62,22 @@ class CloudonixHandshake(CallOpener):
         on_start: Callable[[StreamStart], None] | None = None,
     ) -> ActiveCall:
         # 1-2. With a Domain on the URL, the configuration is checked before any event is read.
+        # A Domain that names nothing (`Domain=.`) counts as none: `start`'s accountSid names it.
         domain = normalize_cloudonix_domain(request.domain)
         config = await self._config(workflow.organization_id, domain) if domain else None
         # 3. connected, then start, each within the handshake timeout.
         start = await self._read_handshake(socket)
-        if domain is None:
+        if config is None:
             domain = normalize_cloudonix_domain(start.account_sid)
             if not domain:
                 raise MissingDomainError()
             run.logs.setdefault("inbound_webhook", {})["domain_from_start"] = start.account_sid
             config = await self._config(workflow.organization_id, domain)
-        assert config is not None  # noqa: S101 - set on both branches above
         if on_start is not None:
             on_start(start)  # the agent starts up while the session is validated
         # 4. The session must exist for this domain's token.
         ref = ProviderCallRef(
-            domain=domain,
+            domain=config.domain_id,
             session=start.session,
             bearer_token=config.bearer_token,
             caller_id=start.called_number,  # a transfer's new leg shows the number the caller dialled

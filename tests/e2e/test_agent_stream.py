@@ -62,6 +62,20 @@ async def test_path_form_of_the_url(tenant: Tenant, cloudonix: CloudonixStandIn)
     assert (await tenant.only_run()).state is RunState.COMPLETED
 
 
+async def test_a_domain_that_names_nothing_counts_as_none(tenant: Tenant, cloudonix: CloudonixStandIn):
+    """`Domain=.` normalises to nothing: `start`'s accountSid names the configuration (it used to
+    trip an assertion and close 1011)."""
+    cloudonix.add_session(tenant.domain, "S-dot")
+    result = await call(
+        tenant.stream_url(Domain="."),
+        CONNECTED,
+        start_event("S-dot", account_sid=tenant.domain),
+        stop_event(),
+    )
+    assert (result.code, result.reason) == (1000, "")
+    assert (await tenant.only_run()).state is RunState.COMPLETED
+
+
 async def test_domain_from_start_account_sid_when_the_url_has_none(
     tenant: Tenant, cloudonix: CloudonixStandIn
 ):
