@@ -12,7 +12,7 @@ from application import log_context
 from application.admission import Load, StartingCall
 from application.instance_life import InstanceLife
 from application.live_calls import LiveCallRegistry
-from application.ports.calls import AgentPipeline, AgentSession, CallOutcome, CallSocket
+from application.ports.live_call import AgentPipeline, AgentSession, CallOutcome, CallSocket
 from application.ports.repositories import (
     CallRoute,
     CallRoutes,

@@ -8,14 +8,14 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from application.ports.calls import (
+from application.ports.handshake import HandshakeReader
+from application.ports.live_call import (
     ActiveCall,
     CallFactory,
     CallSocket,
     ProviderCallRef,
     ProviderSessions,
 )
-from application.ports.handshake import HandshakeReader
 from application.ports.repositories import TelephonyConfigRepository
 from application.providers import CallOpener
 from domain.agents import Workflow

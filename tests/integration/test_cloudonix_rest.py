@@ -24,7 +24,7 @@ import uvicorn
 
 from adapters.cloudonix.rest import HttpxCloudonixSessions, payload_from_form_or_json
 from adapters.cloudonix.transfers import TransferCallbacks, TransferResult
-from application.ports.calls import CallControlError, HangupReport, ProviderCallRef
+from application.ports.live_call import CallControlError, HangupReport, ProviderCallRef
 from domain.telephony import SecretStr
 from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 

@@ -19,7 +19,7 @@ from adapters.media.g711 import codec_for
 from adapters.media.pacer import OutboundPacer
 from adapters.media.twilio.inbound import BadFrame, parse_inbound
 from adapters.media.twilio.outbound import OutboundFramer
-from application.ports.calls import (
+from application.ports.live_call import (
     ActiveCall,
     CallControlError,
     CallFactory,

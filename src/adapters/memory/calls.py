@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from application.ports.calls import (
+from application.ports.live_call import (
     ActiveCall,
     CallControlError,
     CallJournal,

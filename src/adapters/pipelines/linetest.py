@@ -21,7 +21,7 @@ from adapters.media.g711 import MULAW
 from adapters.media.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 from adapters.pipelines.assets import greeting_ulaw
 from adapters.pipelines.pcm import silence
-from application.ports.calls import (
+from application.ports.live_call import (
     ActiveCall,
     AgentPipeline,
     AgentSession,

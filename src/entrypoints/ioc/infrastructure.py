@@ -22,7 +22,7 @@ from application.instance_life import InstanceIdentity, InstanceLife
 from application.instance_tasks import InstanceTasks
 from application.live_calls import LiveCallRegistry
 from application.ports.call_control import CallControlChannel
-from application.ports.calls import AgentPipeline, ProviderSessions
+from application.ports.live_call import AgentPipeline, ProviderSessions
 from application.ports.repositories import TelephonyConfigRepository
 from application.ports.system import CallMetrics, Clock, RunNumbers
 from application.providers import ProviderRegistry

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.ports.calls import ActiveCall, AgentPipeline, AgentSession, CallJournal, CallOutcome
+from application.ports.live_call import ActiveCall, AgentPipeline, AgentSession, CallJournal, CallOutcome
 from domain.agents import AgentDefinition
 from domain.close_policy import AgentMisconfiguredError, Close
 from domain.stream_events import StopIn

@@ -31,7 +31,7 @@ from application.ports.call_control import (
     ControlRequest,
     HolderUnavailableError,
 )
-from application.ports.calls import ProviderCallRef
+from application.ports.live_call import ProviderCallRef
 from application.runs_control import (
     CallControl,
     CallControlTasks,

@@ -38,7 +38,7 @@ from adapters.pipelines.pipecat.settings import PipecatSettings
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.transport import CallInput, CallOutput
 from adapters.pipelines.pipecat.vad import CallVad, SileroBatch
-from application.ports.calls import ActiveCall
+from application.ports.live_call import ActiveCall
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from adapters.pipelines.pipecat.session import PipecatSession
 from adapters.pipelines.pipecat.settings import PipecatSettings
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.vad import SileroBatch, silero_session
-from application.ports.calls import AgentPipeline, AgentSession, CallJournal
+from application.ports.live_call import AgentPipeline, AgentSession, CallJournal
 from domain.agents import AgentDefinition
 
 

@@ -25,7 +25,7 @@ from adapters.pipelines.pipecat.assembly import EngineParts, build_worker
 from adapters.pipelines.pipecat.journal import JournalWriter, TurnRecorder
 from adapters.pipelines.pipecat.playback import HeardContext, Playback
 from adapters.pipelines.pipecat.settings import PipecatSettings
-from application.ports.calls import ActiveCall, AgentSession, CallControlError, CallJournal, CallOutcome
+from application.ports.live_call import ActiveCall, AgentSession, CallControlError, CallJournal, CallOutcome
 from domain.close_policy import Close, CloseCode
 from domain.workflow_run import EndReason
 

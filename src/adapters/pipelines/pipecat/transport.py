@@ -43,7 +43,7 @@ from pipecat.transports.base_transport import TransportParams
 from adapters.pipelines.pcm import CALL_RATE
 from adapters.pipelines.pipecat.journal import TurnRecorder
 from adapters.pipelines.pipecat.playback import Playback
-from application.ports.calls import ActiveCall
+from application.ports.live_call import ActiveCall
 from domain.stream_events import AudioIn, DtmfIn, StopIn
 
 PREROLL_FRAMES = 50  # 1 s of caller audio kept before speech starts (a segmented STT's own buffer)

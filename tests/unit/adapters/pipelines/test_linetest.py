@@ -10,7 +10,7 @@ import pytest
 from adapters.media.g711 import MULAW
 from adapters.memory.calls import InMemoryActiveCall, InMemoryCallJournal
 from adapters.pipelines.linetest import TURN_END_SILENCE, LineTestPipeline, greeting_pcm
-from application.ports.calls import CallOutcome
+from application.ports.live_call import CallOutcome
 from domain.agents import AgentDefinition
 from domain.stream_events import AudioIn, DtmfIn, StopIn, StreamStart
 from tests.media_caller import speech_phrase

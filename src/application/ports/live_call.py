@@ -1,5 +1,7 @@
-"""Ports of a live call: the socket the provider streams on, the provider's REST API, the call
-as the agent sees it, and the agent pipeline."""
+"""Ports of a live call, on the service's side of the provider's stream: the socket the provider
+streams on, the provider's REST API, the call as the agent sees it, and the agent pipeline. (The
+provider's side is `adapters.cloudonix.media_stream`; the simulated caller's,
+`entrypoints.simulator`.)"""
 
 from __future__ import annotations
 
