@@ -12,6 +12,7 @@ from domain.workflow_run import (
     InvalidTransitionError,
     RunState,
     WorkflowRun,
+    last_words_play_out,
     run_name,
 )
 
@@ -89,3 +90,8 @@ def test_state_machine_accepts_exactly_the_allowed_moves(moves):
     if run.state.terminal:
         assert run.ended_at is not None
         assert run.close_code is not None
+
+
+def test_only_the_agents_own_endings_wait_for_its_last_words():
+    waiting = {reason for reason in EndReason if last_words_play_out(reason)}
+    assert waiting == {EndReason.AGENT_HANGUP, EndReason.ERROR}

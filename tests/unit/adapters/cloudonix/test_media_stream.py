@@ -1,5 +1,6 @@
-"""`TwilioFramedCall.hang_up`: only the agent's own last words play out before the provider
-hang-up; a hang-up someone asked for (caller, operator, drain) or a limit is immediate."""
+"""`TwilioFramedCall`, the Cloudonix side of a live call. `hang_up`: only the agent's own last words
+play out before the provider hang-up; a hang-up someone asked for (caller, operator, drain) or a limit
+is immediate. It tells the run what its provider hang-up did (`logs.provider_hangup`)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,11 @@ from application.ports.live_call import ProviderCallRef
 from domain.close_policy import Close
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr
-from domain.workflow_run import EndReason, last_words_play_out
+from domain.workflow_run import EndReason
 
 START = StreamStart(stream_sid="MZ", call_sid="CA", session="S", account_sid="acme")
 REF = ProviderCallRef(domain="acme.cloudonix.net", session="S", bearer_token=SecretStr("T"))
 TEN_SECONDS = bytes(2 * 8000 * 10)  # the length of the line test's greeting
-
-
-def test_only_the_agents_own_endings_wait_for_its_last_words():
-    waiting = {reason for reason in EndReason if last_words_play_out(reason)}
-    assert waiting == {EndReason.AGENT_HANGUP, EndReason.ERROR}
 
 
 @pytest.mark.parametrize(
@@ -72,3 +68,38 @@ async def test_a_transfer_closes_with_the_masked_destination():
     await call.transfer("+15555550123")
     await call.aclose()
     assert socket.closed_with == Close(1000, "Transferred to ***0123") == call.closed_with
+
+
+# -- what the run is told about the provider hang-up ------------------------------------------------
+
+
+async def _hung_up(provider: InMemoryProviderSessions) -> tuple[TwilioFramedCall, InMemoryCallSocket]:
+    socket = InMemoryCallSocket()
+    call = TwilioFramedCall(socket, START, provider, REF, hangup_drain_seconds=0.1)
+    await call.hang_up()
+    await call.aclose()
+    return call, socket
+
+
+async def test_nothing_is_logged_before_a_hang_up():
+    call = TwilioFramedCall(InMemoryCallSocket(), START, InMemoryProviderSessions(), REF)
+    assert call.control_logs() == {}
+    await call.aclose()
+
+
+async def test_a_hang_up_that_went_through_is_logged():
+    call, _ = await _hung_up(InMemoryProviderSessions())
+    assert call.control_logs() == {
+        "provider_hangup": {"hung_up": True, "attempts": 1, "last_status": 204, "error": None}
+    }
+
+
+async def test_a_failed_hang_up_is_logged_and_the_stream_still_ends():
+    provider = InMemoryProviderSessions()
+    provider.fail_hang_up = True
+    call, socket = await _hung_up(provider)
+    assert call.control_logs() == {
+        "provider_hangup": {"hung_up": False, "attempts": 1, "last_status": 500, "error": None}
+    }
+    assert call.ended_by == "agent_hangup"
+    assert socket.closed_with is not None and socket.closed_with.code == 1000
