@@ -25,15 +25,12 @@ CLOUDONIX_SUFFIX = ".cloudonix.net"
 def normalize_cloudonix_domain(value: str | None) -> str | None:
     """`acme` -> `acme.cloudonix.net`; a value with a dot is a custom FQDN and kept.
 
-    Whitespace and one trailing dot are stripped, letters lowered; `None` stays `None` and an
+    Whitespace and trailing dots are stripped, letters lowered; `None` stays `None` and an
     empty value stays empty (protocol.md §7).
     """
     if value is None:
         return None
-    domain = value.strip()
-    if domain.endswith("."):
-        domain = domain[:-1]
-    domain = domain.lower()
+    domain = value.strip().rstrip(".").strip().lower()  # `acme..` is `acme`: normalising twice changes nothing
     if not domain or "." in domain:
         return domain
     return domain + CLOUDONIX_SUFFIX

@@ -15,6 +15,8 @@ from domain.telephony import SecretStr, TelephonyConfig, normalize_cloudonix_dom
         ("acme.cloudonix.net", "acme.cloudonix.net"),
         ("acme.cloudonix.net.", "acme.cloudonix.net"),
         (" Tenant.Example.Com. ", "tenant.example.com"),
+        ("acme..", "acme.cloudonix.net"),
+        ("..", ""),
         ("", ""),
         (None, None),
     ],
