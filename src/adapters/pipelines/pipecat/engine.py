@@ -13,8 +13,9 @@ What is ours, and why, and where it lives:
 - **One VAD model per process** (`vad.py`): Silero's ONNX session is loaded once, and the windows
   of all calls are scored in one model run every 30 ms; each call keeps only its own recurrent
   state (Pipecat loads one model per call: ~10 MB and a load on the event loop each time).
-- **Start-up overlaps the handshake**: the greeting and the apology are synthesised (or taken
-  from the process's cache, `speech_cache.py`) while the provider's session is being validated.
+- **Start-up overlaps the handshake**: the greeting and the apology are asked of the TTS (or taken
+  from the process's cache, `speech_cache.py`) while the provider's session is being validated,
+  and the greeting plays as it streams in.
 - **Never silence**: every OpenAI-compatible request is retried once (`services.py`); a service
   that still fails makes the agent apologise and end the call, and the run says which service
   failed (`session.py`).
@@ -51,4 +52,5 @@ class PipecatPipeline(AgentPipeline):
         return PipecatSession(self._parts, settings, journal)
 
     async def aclose(self) -> None:
+        await self.speech.aclose()
         await self.http.aclose()
