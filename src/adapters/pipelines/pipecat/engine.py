@@ -13,6 +13,8 @@ What is ours, and why, and where it lives:
 - **One VAD model per process** (`vad.py`): Silero's ONNX session is loaded once, and the windows
   of all calls are scored in one model run every 30 ms; each call keeps only its own recurrent
   state (Pipecat loads one model per call: ~10 MB and a load on the event loop each time).
+- **One end-of-turn model per process** (`smart_turn.py`): Smart Turn, for agents that ask for
+  it, loaded once and run on one worker thread.
 - **Start-up overlaps the handshake**: the greeting and the apology are asked of the TTS (or taken
   from the process's cache, `speech_cache.py`) while the provider's session is being validated,
   and the greeting plays as it streams in.
@@ -30,6 +32,7 @@ from adapters.pipelines.pipecat.logs import route_pipecat_logs
 from adapters.pipelines.pipecat.services import SharedHttp
 from adapters.pipelines.pipecat.session import PipecatSession
 from adapters.pipelines.pipecat.settings import PipecatSettings
+from adapters.pipelines.pipecat.smart_turn import SmartTurnModels
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.vad import SileroBatch, silero_session
 from application.ports.calls import AgentPipeline, AgentSession, CallJournal
@@ -43,7 +46,10 @@ class PipecatPipeline(AgentPipeline):
         self._environ = environ
         self.http = SharedHttp()
         self.speech = SpeechCache(self.http)
-        self._parts = EngineParts(vad=self.vad, http=self.http, speech=self.speech)
+        self.smart_turn = SmartTurnModels()  # loaded when an agent first asks for it
+        self._parts = EngineParts(
+            vad=self.vad, http=self.http, speech=self.speech, smart_turn=self.smart_turn
+        )
 
     def prepare(
         self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
@@ -54,3 +60,4 @@ class PipecatPipeline(AgentPipeline):
     async def aclose(self) -> None:
         await self.speech.aclose()
         await self.http.aclose()
+        self.smart_turn.close()

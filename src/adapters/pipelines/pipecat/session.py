@@ -28,6 +28,7 @@ from adapters.pipelines.pipecat.assembly import EngineParts, build_worker
 from adapters.pipelines.pipecat.journal import JournalWriter, TurnRecorder
 from adapters.pipelines.pipecat.playback import HeardContext, Playback
 from adapters.pipelines.pipecat.settings import PipecatSettings
+from adapters.pipelines.pipecat.smart_turn import SmartTurnModel
 from adapters.pipelines.pipecat.speech_cache import Speech
 from application.ports.calls import ActiveCall, AgentSession, CallControlError, CallJournal, CallOutcome
 from domain.close_policy import Close, CloseCode
@@ -49,9 +50,14 @@ class PipecatSession(AgentSession):
         # asked for now, during the handshake; cached for the process's next calls
         self._greeting = speech.speak(tts, settings.greeting or "") if tts else None
         self._apology = speech.speak(tts, settings.apology) if tts else None
+        self._turn_model = (
+            asyncio.create_task(parts.smart_turn.get()) if settings.turn_detection == "smart_turn" else None
+        )
         self._tasks: set[asyncio.Task[Any]] = set()  # the call's own (a goodbye, an apology)
 
     async def aclose(self) -> None:
+        if self._turn_model is not None:
+            self._turn_model.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self._journal.aclose()
@@ -60,7 +66,8 @@ class PipecatSession(AgentSession):
         conversation = Conversation(
             call, self._settings, self._parts, self._journal, self._tasks, self._apology
         )
-        return await conversation.run(self._greeting)
+        turn_model = await self._turn_model if self._turn_model is not None else None
+        return await conversation.run(self._greeting, turn_model)
 
 
 class Conversation:
@@ -91,22 +98,22 @@ class Conversation:
         self._playback.on_first_audio = self._recorder.first_audio
         self._worker: PipelineWorker | None = None  # built once the greeting plays
 
-    async def run(self, greeting_audio: Speech | None) -> CallOutcome:
+    async def run(self, greeting: Speech | None, turn_model: SmartTurnModel | None = None) -> CallOutcome:
         call, playback = self._call, self._playback
-        greeting = self._settings.greeting
+        text = self._settings.greeting
         playing = None
-        if greeting and greeting_audio is not None:
-            playing = playback.play(greeting, greeting_audio.pieces())  # as it arrives
+        if text and greeting is not None:
+            playing = playback.play(text, greeting.pieces())  # as it arrives
             await asyncio.sleep(0)  # let the pacer send what has come before the build's CPU work
 
         worker = self._worker = build_worker(
-            call, self._settings, self._parts, playback, self._recorder, self._heard, self
+            call, self._settings, self._parts, playback, self._recorder, self._heard, self, turn_model
         )
-        if greeting and playing is None:
+        if text and playing is None:
             # spoken by the pipeline's TTS; a speech-to-speech model is asked to say it
-            await worker.queue_frame(TTSSpeakFrame(greeting) if self._settings.tts else LLMRunFrame())
-        elif greeting and playing is not None:
-            self._spawn(self._greeting_fallback(playing, greeting))
+            await worker.queue_frame(TTSSpeakFrame(text) if self._settings.tts else LLMRunFrame())
+        elif text and playing is not None:
+            self._spawn(self._greeting_fallback(playing, text))
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(worker)
         running = asyncio.create_task(runner.run())
