@@ -149,7 +149,7 @@ def build_worker(
         vad,
         gate,
         hooks.stopped,
-        agent_speaking=lambda: playback.speaking,
+        agent_speaking=lambda: playback.audible,
         backchannel_secs=settings.backchannel_max_secs,
         tail_secs=settings.turn_fallback_secs + 0.1 if turn_model is not None else 0.0,
     )

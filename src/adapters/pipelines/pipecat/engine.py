@@ -32,7 +32,7 @@ from adapters.pipelines.pipecat.logs import route_pipecat_logs
 from adapters.pipelines.pipecat.services import SharedHttp
 from adapters.pipelines.pipecat.session import PipecatSession
 from adapters.pipelines.pipecat.settings import PipecatSettings
-from adapters.pipelines.pipecat.smart_turn import SmartTurnModels
+from adapters.pipelines.pipecat.smart_turn import smart_turn_models
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.vad import SileroBatch, silero_session
 from application.ports.calls import AgentPipeline, AgentSession, CallJournal
@@ -46,7 +46,7 @@ class PipecatPipeline(AgentPipeline):
         self._environ = environ
         self.http = SharedHttp()
         self.speech = SpeechCache(self.http)
-        self.smart_turn = SmartTurnModels()  # loaded when an agent first asks for it
+        self.smart_turn = smart_turn_models()  # loaded when an agent first asks for it
         self._parts = EngineParts(
             vad=self.vad, http=self.http, speech=self.speech, smart_turn=self.smart_turn
         )
@@ -60,4 +60,3 @@ class PipecatPipeline(AgentPipeline):
     async def aclose(self) -> None:
         await self.speech.aclose()
         await self.http.aclose()
-        self.smart_turn.close()

@@ -55,8 +55,14 @@ class Playback:
 
     @property
     def speaking(self) -> bool:
+        """The turn is not over: its audio plays, or is on its way, or its end is not noted yet."""
+        return self.audible or bool(self._segments)
+
+    @property
+    def audible(self) -> bool:
+        """The caller hears the agent now, or its next audio is on its way."""
         phrase = self._phrase is not None and not self._phrase.done()
-        return phrase or bool(self._segments or self._queued) or self._call.playing()
+        return phrase or bool(self._queued) or self._call.playing()
 
     # queue side: in the order Pipecat queues frames on the output
     def queue_text(self, text: str) -> None:

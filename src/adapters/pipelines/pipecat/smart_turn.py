@@ -6,7 +6,7 @@ silence, after which the turn is answered anyway. Pipecat's `LocalSmartTurnAnaly
 model (66 MB) per call and starts a thread per call; here:
 
 - the model (shipped inside Pipecat's wheel) is loaded once per process, off the event loop, the
-  first time an agent asks for it (`SmartTurnModels`), and shared by every call;
+  first time an agent asks for it (`smart_turn_models()`), and shared by every call;
 - every inference runs on one worker thread of the process (`SmartTurnModel.executor`), never on
   the event loop; onnxruntime uses one intra-op thread and releases the GIL;
 - numpy's BLAS (the model's audio features) is held to one thread: with more, each inference
@@ -24,6 +24,7 @@ import ctypes
 import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -65,12 +66,10 @@ class SmartTurnModel:
         self.inferences += 1
         return self._analyzer._predict_endpoint(audio)  # Pipecat's own inference
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
 
 class SmartTurnModels:
-    """The process's model, loaded on a thread the first time a call needs it."""
+    """The process's model, loaded on a thread the first time a call needs it (and kept, as the
+    VAD's model is, for the process's life)."""
 
     def __init__(self) -> None:
         self._model: SmartTurnModel | None = None
@@ -85,9 +84,11 @@ class SmartTurnModels:
                     self.loads += 1
         return self._model
 
-    def close(self) -> None:
-        if self._model is not None:
-            self._model.close()
+
+@cache
+def smart_turn_models() -> SmartTurnModels:
+    """The one per process."""
+    return SmartTurnModels()
 
 
 class CallSmartTurn(BaseSmartTurn):

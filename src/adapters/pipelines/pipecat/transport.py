@@ -61,9 +61,9 @@ class CallInput(BaseInputTransport):
     every frame. `tail_secs` of audio after speech still enter (an end-of-turn model's fallback
     counts that silence).
 
-    Backchannels: when speech starts while `agent_speaking()`, its start is held back until it
-    has lasted `backchannel_secs` (the VAD's `start_secs` included) with the caller still
-    speaking; speech that ends sooner is no turn at all (no interruption, no transcript).
+    Backchannels: when speech starts while `agent_speaking()`, its start is held back until the
+    caller has been voiced for `backchannel_secs` (the VAD's `start_secs` included); speech that
+    ends sooner is no turn at all (no interruption, no transcript).
     """
 
     def __init__(
@@ -144,9 +144,9 @@ class CallInput(BaseInputTransport):
             self._preroll.append(frame)  # pushed if this frame starts speech
         held = self._held is not None
         await self._vad.process_frame(frame)  # its frames follow the audio they are about
-        if held and self._held is not None:
-            self._held -= duration(frame.audio)
-            if self._held <= 0 and self._analyzer.state is VADState.SPEAKING:
+        if held and self._held is not None and self._analyzer.state is VADState.SPEAKING:
+            self._held -= duration(frame.audio)  # voiced time only: a pause after "mm-hm" is not
+            if self._held <= 0:
                 self._held = None  # not a backchannel: the caller's turn, and barge-in
                 await self._push_started()
 
