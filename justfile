@@ -25,12 +25,9 @@ call *ARGS:
 test *ARGS:
     {{uv}} run pytest {{ARGS}}
 
-# ruff, formatting, mypy and the layer contracts
+# ruff, formatting, mypy and the layer contracts (the commands are in .ci/lint, which CI runs too)
 lint:
-    {{uv}} run ruff check .
-    {{uv}} run ruff format --check .
-    {{uv}} run mypy
-    {{uv}} run lint-imports
+    bash .ci/lint
 
 # apply migrations to AGENT_STREAM_DATABASE_URL
 db-upgrade:

@@ -41,7 +41,7 @@ bench_agent() {
 # core 1 (SERVER_PID, CX_PID); returns once the server answers /health. SERVER_CMD replaces
 # `agent-stream` (bench/soak.sh serves through bench/serve_counted.py to count asyncio tasks).
 bench_serve() {
-  .venv/bin/python -m entrypoints.standins.cloudonix --port "$CX_PORT" --token bench-token-0123456789 \
+  .venv/bin/python -m entrypoints.simulator.standins.cloudonix_api --port "$CX_PORT" --token bench-token-0123456789 \
     --domain acme > "$OUT/cloudonix.log" 2>&1 &
   CX_PID=$!
   export AGENT_STREAM_CLOUDONIX_API_URL="http://127.0.0.1:$CX_PORT" AGENT_STREAM_LOG_FORMAT=json

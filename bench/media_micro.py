@@ -29,11 +29,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from adapters.media.frames import OutboundFramer, load_message, parse_inbound
 from adapters.media.g711 import MULAW
 from adapters.media.pacer import OutboundPacer
+from adapters.media.twilio.inbound import load_message, parse_inbound
+from adapters.media.twilio.outbound import OutboundFramer
 from adapters.media.vad import VoiceActivityDetector
-from application.ports.calls import AudioIn
+from domain.stream_events import AudioIn
 
 SID = "MZ" + "0123456789abcdef" * 2
 

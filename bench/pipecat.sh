@@ -46,7 +46,7 @@ AGENT=$(bench_agent pipecat "$DEFINITION")
 
 # the stand-in OpenAI API (answers at once, on core 0 with the generator: it is the providers'
 # side, not ours), then the stand-in Cloudonix API and the server pinned to core 1
-taskset -c 0 .venv/bin/python -m entrypoints.standins.openai --port "$OA_PORT" --api-key "$BENCH_OPENAI_KEY" \
+taskset -c 0 .venv/bin/python -m entrypoints.simulator.standins.openai_api --port "$OA_PORT" --api-key "$BENCH_OPENAI_KEY" \
   --latency-llm 0 --latency-stt 0 --latency-tts 0 --transcript "I would like to book a table." \
   --reply "Sure, I can help with that." > "$OUT/openai.log" 2>&1 &
 OA_PID=$!

@@ -1,4 +1,5 @@
-"""Regenerate src/entrypoints/assets/test_phrase.ulaw: what `agent-stream call` says without `--wav`.
+"""Regenerate src/entrypoints/simulator/assets/test_phrase.ulaw: what `agent-stream call` says
+without `--wav`.
 
 One short sentence in a female espeak-ng voice (the line-test greeting is male, so the caller's
 echoed phrase is easy to tell apart in a recording), resampled to 8 kHz, peak -3 dBFS, encoded with
@@ -16,7 +17,7 @@ from _espeak import ROOT, asset_main, render, to_pcm16, trim
 
 from adapters.media.g711 import MULAW
 
-OUT = ROOT / "src" / "entrypoints" / "assets" / "test_phrase.ulaw"
+OUT = ROOT / "src" / "entrypoints" / "simulator" / "assets" / "test_phrase.ulaw"
 VOICE = "en-us+f3"
 SPEED = 160
 TEXT = "Testing, one, two, three. Can you hear me?"

@@ -1,4 +1,5 @@
-"""The Cloudonix side of a call, as a test drives it: a real WebSocket client."""
+"""The Cloudonix side of a call, as a test drives it: a real WebSocket client sending the messages
+of the wire format's caller side (`adapters.media.twilio.caller`)."""
 
 from __future__ import annotations
 
@@ -10,31 +11,34 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-CONNECTED = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+from adapters.media.twilio.caller import connected_message, start_message, stop_message, to_text
+from domain.stream_events import StreamStart
+
+CONNECTED = connected_message()
 
 
 def start_event(
     session: str, account_sid: str | None = "acme", stream_sid: str = "MZ-e2e", **extra: Any
 ) -> dict[str, Any]:
-    start: dict[str, Any] = {
-        "streamSid": stream_sid,
-        "callSid": f"CA-{session}",
-        "session": session,
-        "from": "+15555550100",
-        "to": "+15555550199",
-        "context": "inbound",
-        "tracks": ["inbound"],
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-        "customParameters": {},
-    }
-    if account_sid is not None:
-        start["accountSid"] = account_sid
-    start.update(extra)
-    return {"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": start}
+    """Cloudonix's `start` for `session`; `extra` replaces or adds raw `start` fields (hostile ones too)."""
+    message = start_message(
+        StreamStart(
+            stream_sid=stream_sid,
+            call_sid=f"CA-{session}",
+            session=session,
+            account_sid=account_sid,
+            caller_number="+15555550100",
+            called_number="+15555550199",
+            context="inbound",
+            tracks=("inbound",),
+        )
+    )
+    message["start"].update(extra)
+    return message
 
 
 def stop_event(stream_sid: str = "MZ-e2e") -> dict[str, Any]:
-    return {"event": "stop", "sequenceNumber": "99", "streamSid": stream_sid, "stop": {}}
+    return stop_message(stream_sid, sequence_number="99")
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Caller:
         self.received: list[dict[str, Any]] = []
 
     async def send(self, message: dict[str, Any] | str) -> None:
-        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
+        await self.ws.send(message if isinstance(message, str) else to_text(message))
 
     async def wait_closed(self, timeout: float = 10.0) -> CallResult:
         try:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from adapters.media.g711 import MULAW
+from adapters.media.twilio.caller import dtmf_message, mark_message, media_message, to_text
 from tests.caller import CONNECTED, start_event, stop_event
 
 FRAME_BYTES = 160  # 20 ms of µ-law
@@ -87,19 +88,16 @@ class MediaCaller:
             if delay > 0:
                 await asyncio.sleep(delay)
             self.sent_at.append(time.monotonic())
-            payload = base64.b64encode(ulaw[k : k + FRAME_BYTES]).decode()
             self._seq += 1
-            await self.ws.send(
-                f'{{"event":"media","sequenceNumber":"{self._seq}","streamSid":"{self.stream_sid}",'
-                f'"media":{{"track":"inbound","payload":"{payload}"}}}}'
-            )
+            frame = media_message(self.stream_sid, ulaw[k : k + FRAME_BYTES], sequence_number=str(self._seq))
+            await self.ws.send(to_text(frame))
         return t0
 
     async def silence(self, seconds: float) -> None:
         await self.stream(b"\xff" * int(seconds / 0.02) * FRAME_BYTES)
 
     async def dtmf(self, digit: str) -> None:
-        await self.send_json({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"digit": digit}})
+        await self.send_json(dtmf_message(self.stream_sid, digit, track=None))
 
     async def stop(self) -> None:
         await self.send_json(stop_event(self.stream_sid))
@@ -119,8 +117,7 @@ class MediaCaller:
                 elif event == "mark":
                     name = message["mark"]["name"]
                     self.received.marks.append((now, name))
-                    echo = {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}}
-                    await self.send_json(echo)
+                    await self.send_json(mark_message(self.stream_sid, name))
                 elif event == "clear":
                     self.received.clears.append(now)
                 else:

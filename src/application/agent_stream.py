@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -13,7 +12,7 @@ from application import log_context
 from application.admission import Load, StartingCall
 from application.instance_life import InstanceLife
 from application.live_calls import LiveCallRegistry
-from application.ports.calls import AgentPipeline, AgentSession, CallOutcome, CallSocket
+from application.ports.live_call import AgentPipeline, AgentSession, CallOutcome, CallSocket
 from application.ports.repositories import (
     CallRoute,
     CallRoutes,
@@ -21,7 +20,7 @@ from application.ports.repositories import (
     StorageError,
     WorkflowRunRepository,
 )
-from application.ports.system import CallMetrics, Clock, NoCallMetrics, RunNumbers
+from application.ports.system import CallMetrics, Clock, RunNumbers
 from application.providers import CallOpener, ProviderRegistry
 from application.run_journal import RunJournal, store_end
 from domain.agents import Workflow, month_start, quota_allows
@@ -69,6 +68,16 @@ class PipelineRegistry:
             await pipeline.aclose()
 
 
+@dataclass(frozen=True, slots=True)
+class ThisInstance:
+    """This instance's own state, which every stream passes through: its life (identity, the slots
+    and runs it holds), its live calls (and whether it drains) and its load."""
+
+    life: InstanceLife
+    live_calls: LiveCallRegistry
+    load: Load
+
+
 class AgentStream:
     """Routes one provider stream to its agent and keeps its run truthful on every path."""
 
@@ -82,12 +91,9 @@ class AgentStream:
         clock: Clock,
         run_numbers: RunNumbers,
         *,
-        life: InstanceLife,
-        load: Load,
-        lookup_guard: LookupFailureWindow | None = None,
-        live_calls: LiveCallRegistry | None = None,
-        metrics: CallMetrics | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        instance: ThisInstance,
+        lookup_guard: LookupFailureWindow,
+        metrics: CallMetrics,
     ) -> None:
         self._routes = routes
         self._runs = runs
@@ -96,12 +102,12 @@ class AgentStream:
         self._pipelines = pipelines
         self._clock = clock
         self._run_numbers = run_numbers
-        self._life = life
-        self._load = load
+        self._life = instance.life
+        self._load = instance.load
         self._guard = lookup_guard
-        self._live_calls = live_calls if live_calls is not None else LiveCallRegistry()
-        self._metrics = metrics or NoCallMetrics()
-        self._monotonic = monotonic
+        self._live_calls = instance.live_calls
+        self._metrics = metrics
+        self._monotonic = clock.monotonic
 
     async def execute(self, command: AgentStreamCommand, socket: CallSocket) -> Close:
         """Run the stream to its end; returns the close the socket must get (already on the run)."""
@@ -189,8 +195,7 @@ class AgentStream:
             self._life.drop_slot(slot, released=True)
 
     async def _find_route(self, request: AgentStreamRequest, client: str) -> CallRoute:
-        guard = self._guard
-        if guard is not None and guard.blocked(client, self._monotonic()):
+        if self._guard.blocked(client, self._monotonic()):
             raise TooManyLookupFailuresError()
         route = None
         if request.agent_uuid is not None:
@@ -199,13 +204,11 @@ class AgentStream:
             except StorageError as exc:
                 raise DatabaseUnavailableError(detail=str(exc)) from exc
         if route is None or route.workflow.id is None:
-            if guard is not None:
-                guard.record_failure(client, self._monotonic())
+            self._guard.record_failure(client, self._monotonic())
             raise WorkflowNotFoundError()
         return route
 
     async def _mint(self, request: AgentStreamRequest, workflow: Workflow) -> WorkflowRun:
-        assert workflow.id is not None  # noqa: S101 - checked by _find_workflow
         initial_context: dict[str, Any] = {
             **workflow.template_variables,
             "caller_number": request.caller_number,
@@ -215,7 +218,7 @@ class AgentStream:
         }
         run = WorkflowRun(
             name=run_name(self._run_numbers.next()),
-            workflow_id=workflow.id,
+            workflow_id=workflow.stored_id,
             agent_uuid=workflow.uuid,
             mode=str(request.provider),
             call_type="inbound",
@@ -230,8 +233,7 @@ class AgentStream:
             run = await self._runs.add(run)
         except StorageError as exc:  # if it was stored after all, the heartbeat's reaper ends it
             raise DatabaseUnavailableError(detail=str(exc)) from exc
-        assert run.id is not None  # noqa: S101 - set by the store
-        self._life.hold_run(run.id)
+        self._life.hold_run(run.stored_id)
         return run
 
     async def _run_call(

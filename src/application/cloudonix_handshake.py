@@ -8,7 +8,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from application.ports.calls import (
+from application.ports.handshake import HandshakeReader
+from application.ports.live_call import (
     ActiveCall,
     CallFactory,
     CallSocket,
@@ -27,7 +28,7 @@ from domain.close_policy import (
     SessionValidationFailedError,
     UnknownDomainError,
 )
-from domain.stream_events import StreamStart, check_connected, decode_message, parse_start
+from domain.stream_events import StreamStart
 from domain.stream_request import AgentStreamRequest
 from domain.telephony import Provider, TelephonyConfig, normalize_cloudonix_domain
 from domain.workflow_run import WorkflowRun
@@ -43,11 +44,13 @@ class CloudonixHandshake(CallOpener):
         configs: TelephonyConfigRepository,
         sessions: ProviderSessions,
         calls: CallFactory,
+        reader: HandshakeReader,
         handshake_timeout: float,
     ) -> None:
         self._configs = configs
         self._sessions = sessions
         self._calls = calls
+        self._reader = reader
         self._timeout = handshake_timeout
 
     async def open(
@@ -58,24 +61,23 @@ class CloudonixHandshake(CallOpener):
         run: WorkflowRun,
         on_start: Callable[[StreamStart], None] | None = None,
     ) -> ActiveCall:
-        assert workflow.id is not None  # noqa: S101 - stored workflows have ids
         # 1-2. With a Domain on the URL, the configuration is checked before any event is read.
+        # A Domain that names nothing (`Domain=.`) counts as none: `start`'s accountSid names it.
         domain = normalize_cloudonix_domain(request.domain)
         config = await self._config(workflow.organization_id, domain) if domain else None
         # 3. connected, then start, each within the handshake timeout.
         start = await self._read_handshake(socket)
-        if domain is None:
+        if config is None:
             domain = normalize_cloudonix_domain(start.account_sid)
             if not domain:
                 raise MissingDomainError()
             run.logs.setdefault("inbound_webhook", {})["domain_from_start"] = start.account_sid
             config = await self._config(workflow.organization_id, domain)
-        assert config is not None  # noqa: S101 - set on both branches above
         if on_start is not None:
             on_start(start)  # the agent starts up while the session is validated
         # 4. The session must exist for this domain's token.
         ref = ProviderCallRef(
-            domain=domain,
+            domain=config.domain_id,
             session=start.session,
             bearer_token=config.bearer_token,
             caller_id=start.called_number,  # a transfer's new leg shows the number the caller dialled
@@ -128,8 +130,8 @@ class CloudonixHandshake(CallOpener):
         return config
 
     async def _read_handshake(self, socket: CallSocket) -> StreamStart:
-        check_connected(decode_message(await self._receive(socket, "connected")))
-        start = parse_start(decode_message(await self._receive(socket, "start")))
+        self._reader.read_connected(await self._receive(socket, "connected"))
+        start = self._reader.read_start(await self._receive(socket, "start"))
         if start.dropped_parameters:  # counts only: the values are the caller's, maybe hostile
             log.warning(
                 "custom_parameters_dropped",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from application.ports.calls import ActiveCall
+from application.ports.live_call import ActiveCall
 from domain.workflow_run import EndReason
 
 log = logging.getLogger(__name__)

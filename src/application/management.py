@@ -135,14 +135,12 @@ class CreateOrganization:
         org = await self._organizations.add(
             Organization(name=name, max_concurrent_calls=max_concurrent_calls)
         )
-        assert org.id is not None  # noqa: S101 - set by the repository
         user = await self._organizations.add_user(
-            User(organization_id=org.id, monthly_minutes=monthly_minutes, name=f"{name} owner")
+            User(organization_id=org.stored_id, monthly_minutes=monthly_minutes, name=f"{name} owner")
         )
-        assert user.id is not None  # noqa: S101
         key = new_api_key()
-        await self._api_keys.add(org.id, hash_api_key(key))
-        return NewOrganization(organization_id=org.id, user_id=user.id, api_key=key)
+        await self._api_keys.add(org.stored_id, hash_api_key(key))
+        return NewOrganization(organization_id=org.stored_id, user_id=user.stored_id, api_key=key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +236,7 @@ class ListRuns:
             if found is None:
                 raise NotFoundError("agent")
             workflow = found
-        assert workflow.id is not None  # noqa: S101 - stored agents have ids
-        return await self._runs.list_for_workflow(workflow.id, limit, before_id)
+        return await self._runs.list_for_workflow(workflow.stored_id, limit, before_id)
 
     async def page(
         self, organization_id: int, agent_uuid: UUID, limit: int = 50, before_id: int | None = None
@@ -368,9 +365,8 @@ class ListOrganizations:
         """Every organisation, oldest first, with its owner's monthly minutes and its agent count."""
         summaries = []
         for organization in await self._organizations.list_all():
-            assert organization.id is not None  # noqa: S101 - stored organisations have ids
-            owner = await self._organizations.owner_of(organization.id)
-            agents = await self._workflows.list_for_organization(organization.id)
+            owner = await self._organizations.owner_of(organization.stored_id)
+            agents = await self._workflows.list_for_organization(organization.stored_id)
             summaries.append(
                 OrganizationSummary(organization, owner.monthly_minutes if owner else None, len(agents))
             )
@@ -391,8 +387,7 @@ class ListAllAgents:
             return await self._workflows.list_for_organization(organization_id)
         agents: list[Workflow] = []
         for organization in await self._organizations.list_all():
-            assert organization.id is not None  # noqa: S101
-            agents.extend(await self._workflows.list_for_organization(organization.id))
+            agents.extend(await self._workflows.list_for_organization(organization.stored_id))
         return agents
 
 

@@ -6,7 +6,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
-from application.ports.calls import ActiveCall, CallSocket
+from application.ports.live_call import ActiveCall, CallSocket
 from domain.agents import Workflow
 from domain.close_policy import ProviderNotImplementedError, UnknownProviderError
 from domain.stream_events import StreamStart

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from application.ports.calls import CallJournal
+from application.ports.live_call import CallJournal
 from application.ports.repositories import StorageError, WorkflowRunRepository
 from domain.workflow_run import WorkflowRun
 

@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from domain.stored import Stored
+
 MAX_CALL_SECONDS_LIMIT = 86_400  # a day: longer is a mistake, not a call
 DEFAULT_MAX_CALL_SECONDS = 600
 KNOWN_ENGINES = frozenset({"linetest", "pipecat"})
@@ -99,14 +101,14 @@ def _check_seconds(raw: dict[str, Any], key: str, low: float, high: float) -> No
 
 
 @dataclass(slots=True)
-class Organization:
+class Organization(Stored):
     name: str
     max_concurrent_calls: int = 10
     id: int | None = None
 
 
 @dataclass(slots=True)
-class User:
+class User(Stored):
     organization_id: int
     monthly_minutes: int = 1000
     name: str = ""
@@ -114,7 +116,7 @@ class User:
 
 
 @dataclass(slots=True)
-class Workflow:
+class Workflow(Stored):
     """An agent. `uuid` is its stable public identifier; `id` the storage key."""
 
     uuid: UUID

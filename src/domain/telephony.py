@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from domain.stored import Stored
+
 
 class Provider(StrEnum):
     CLOUDONIX = "cloudonix"
@@ -77,7 +79,7 @@ class SecretStr:
 
 
 @dataclass(slots=True)
-class TelephonyConfig:
+class TelephonyConfig(Stored):
     organization_id: int
     provider: Provider
     domain_id: str

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from domain.close_policy import Close, CloseCode
 from domain.masking import mask_phone
+from domain.stored import Stored
 
 RUN_NAME_PREFIX = "WR-AGS-"
 RUN_NUMBER_DIGITS = 8
@@ -100,7 +101,7 @@ def run_name(number: int) -> str:
 
 
 @dataclass(slots=True)
-class WorkflowRun:
+class WorkflowRun(Stored):
     name: str
     workflow_id: int
     agent_uuid: UUID

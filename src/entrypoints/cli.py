@@ -106,7 +106,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # anyway, `/ready` answers 503 and streams close 1011 until it does, then all recovers.
         structlog.get_logger(__name__).warning("database_unreachable_at_start", reason=str(exc))
     if settings.secret_key is not None or not settings.embedded_database:
-        from entrypoints.ioc import credential_cipher
+        from entrypoints.secret_key import credential_cipher
 
         credential_cipher(settings)  # a missing or weak secret key: one line, before the server starts
     settings = replace(settings, instance_name=instance_name(args.port))
@@ -357,7 +357,7 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_call(args: argparse.Namespace, _: Settings) -> int:
     from pathlib import Path
 
-    from entrypoints.call import DEFAULT_SECONDS, CallOptions, CallUsageError, run_call
+    from entrypoints.simulator.caller import DEFAULT_SECONDS, CallOptions, CallUsageError, run_call
 
     options = CallOptions(
         url=args.url,
@@ -525,9 +525,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import DBAPIError
 
     args = build_parser().parse_args(argv)
-    settings: Settings | None = None
     try:
         settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.stderr.write(f"agent-stream: {exc}\n")
+        return 2
+    try:
         result: int = args.func(args, settings)
     except (CliError, SettingsError, InvalidDefinitionError, InvalidInputError) as exc:
         sys.stderr.write(f"agent-stream: {exc}\n")
@@ -541,7 +544,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, DBAPIError) as exc:  # the database failed after it first answered
         from entrypoints.database_check import describe
 
-        assert settings is not None  # noqa: S101 - only commands that read the settings use a database
         sys.stderr.write(f"agent-stream: {describe(exc, settings.database_url, settings.db_timeout)}\n")
         return 2
     return result

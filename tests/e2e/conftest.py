@@ -29,9 +29,9 @@ from application.management import AddCloudonixConfiguration, AgentDraft, Create
 from domain.workflow_run import WorkflowRun
 from entrypoints.logging import configure_logging, make_formatter
 from entrypoints.settings import Settings
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.pg import fresh_postgres_database
 from tests.served import free_port, served_app
-from tests.standins.cloudonix import CloudonixStandIn
 
 HANDSHAKE_TIMEOUT = 1.0
 SECRET_KEY = "e2e-secret-key-that-encrypts-provider-tokens"

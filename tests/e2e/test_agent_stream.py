@@ -11,9 +11,9 @@ from websockets.asyncio.client import connect
 
 from domain.telephony import Provider, SecretStr, TelephonyConfig
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, Caller, call, start_event, stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 
 async def test_happy_path_runs_and_completes(tenant: Tenant, cloudonix: CloudonixStandIn):
@@ -58,6 +58,20 @@ async def test_the_spec_example_url_pasted_unencoded_keeps_the_plus(
 async def test_path_form_of_the_url(tenant: Tenant, cloudonix: CloudonixStandIn):
     cloudonix.add_session(tenant.domain, "S-path")
     result = await call(tenant.stream_url(path_provider=True), CONNECTED, start_event("S-path"), stop_event())
+    assert (result.code, result.reason) == (1000, "")
+    assert (await tenant.only_run()).state is RunState.COMPLETED
+
+
+async def test_a_domain_that_names_nothing_counts_as_none(tenant: Tenant, cloudonix: CloudonixStandIn):
+    """`Domain=.` normalises to nothing: `start`'s accountSid names the configuration (it used to
+    trip an assertion and close 1011)."""
+    cloudonix.add_session(tenant.domain, "S-dot")
+    result = await call(
+        tenant.stream_url(Domain="."),
+        CONNECTED,
+        start_event("S-dot", account_sid=tenant.domain),
+        stop_event(),
+    )
     assert (result.code, result.reason) == (1000, "")
     assert (await tenant.only_run()).state is RunState.COMPLETED
 

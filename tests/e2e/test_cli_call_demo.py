@@ -33,7 +33,7 @@ import pytest
 
 from adapters.media.g711 import MULAW
 from adapters.pipelines.assets import greeting_ulaw
-from entrypoints.assets import builtin_phrase_ulaw
+from entrypoints.simulator.caller_audio import builtin_phrase_ulaw
 
 Signal = npt.NDArray[np.float64]
 AGENT_STREAM = str(Path(sys.executable).with_name("agent-stream"))

@@ -20,12 +20,12 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from domain.workflow_run import RunState
 from entrypoints.settings import Settings
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, start_event
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.e2e.faults import NEXT_SESSION, assert_no_crash_logged, assert_slot_free, terminal_run
 from tests.media_caller import MediaCaller
 from tests.served import served_app
-from tests.standins.cloudonix import CloudonixStandIn
 
 ENDED_WITHIN = 2.0  # seconds from the reset to a terminal run (the bound)
 LINETEST = {"engine": "linetest", "max_call_seconds": 60}

@@ -26,11 +26,11 @@ from websockets.asyncio.client import connect
 
 from adapters.sql.repositories import SqlCallSlots
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
 from tests.processes import serve_env, spawn_serve
-from tests.standins.cloudonix import CloudonixStandIn
 from tests.tcp_proxy import Mode, TcpProxy
 
 DB_TIMEOUT = 1.0

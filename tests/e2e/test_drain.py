@@ -11,11 +11,11 @@ import httpx
 from websockets.asyncio.client import connect
 
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event
 from tests.e2e.conftest import SECRET_KEY, TenantFactory
 from tests.media_caller import MediaCaller
 from tests.processes import serve_env, serve_process
-from tests.standins.cloudonix import CloudonixStandIn
 
 DRAIN_SECONDS = 1.5
 

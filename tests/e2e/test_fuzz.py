@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 SESSION = "S-fuzz"
 FUZZ_SETTINGS = settings(

@@ -19,12 +19,12 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from domain.stream_events import MAX_CUSTOM_PARAMETERS, MAX_CUSTOM_VALUE_CHARS
+from adapters.media.twilio.handshake import MAX_CUSTOM_PARAMETERS, MAX_CUSTOM_VALUE_CHARS
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from entrypoints.web.protocols import REQUEST_TIMEOUT
 from tests.caller import CONNECTED, Caller, call, start_event, stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 DEEP_LIST = "[" * 1000 + "]" * 1000
 FAILURE_EVENTS = ("stream_crashed", "call_crashed", "run_save_failed", "request_crashed", "Traceback")

@@ -12,12 +12,12 @@ import httpx
 from websockets.asyncio.client import connect
 
 from domain.workflow_run import RunState, WorkflowRun
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
 from tests.processes import ServeProcess, serve_env, serve_process
 from tests.served import free_port
-from tests.standins.cloudonix import CloudonixStandIn
 
 TTL = 5.0
 

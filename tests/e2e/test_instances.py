@@ -18,13 +18,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from domain.workflow_run import RunState, WorkflowRun, run_name
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, Caller, start_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
 from tests.pg import call_control_listeners, terminate_backends
 from tests.processes import ServeProcess, serve_env, spawn_serve
 from tests.served import free_port
-from tests.standins.cloudonix import CloudonixStandIn
 
 HOLDER_GONE = "The instance holding this call did not answer; try again"
 

@@ -10,9 +10,9 @@ import json
 import httpx
 from websockets.asyncio.client import connect
 
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, Caller, call, start_event, stop_event
 from tests.e2e.conftest import Tenant
-from tests.standins.cloudonix import CloudonixStandIn
 
 
 async def test_no_secret_reaches_the_logs(

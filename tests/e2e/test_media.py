@@ -11,9 +11,9 @@ from websockets.asyncio.client import connect
 
 from adapters.pipelines.assets import greeting_ulaw
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.media_caller import MediaCaller, best_correlation, pcm_of, speech_phrase
-from tests.standins.cloudonix import CloudonixStandIn
 
 LINETEST = {"engine": "linetest", "transfer_destination": "+15555550123", "max_call_seconds": 60}
 

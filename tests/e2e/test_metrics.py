@@ -7,9 +7,9 @@ import uuid
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import Tenant
-from tests.standins.cloudonix import CloudonixStandIn
 
 
 async def scrape(app_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

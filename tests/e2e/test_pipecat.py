@@ -14,10 +14,10 @@ import pytest
 from websockets.asyncio.client import connect
 
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
+from entrypoints.simulator.standins.openai_api import OpenAIStandIn, ToolCall
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.media_caller import MediaCaller, pcm_of, speech_phrase
-from tests.standins.cloudonix import CloudonixStandIn
-from tests.standins.openai import OpenAIStandIn, ToolCall
 
 KEY_ENV = "STANDIN_OPENAI_KEY"
 KEY = "sk-standin-0123456789"

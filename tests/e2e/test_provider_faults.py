@@ -21,12 +21,12 @@ from websockets.asyncio.client import connect
 
 from domain.workflow_run import RunState, WorkflowRun
 from entrypoints.settings import Settings
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event
 from tests.e2e.conftest import PROVIDER_TIMEOUT, Tenant, TenantFactory
 from tests.e2e.faults import NEXT_SESSION, assert_no_crash_logged, assert_slot_free, terminal_run
 from tests.media_caller import MediaCaller
 from tests.served import free_port, served_app
-from tests.standins.cloudonix import CloudonixStandIn
 
 LINETEST = {"engine": "linetest", "max_call_seconds": 60}
 VALIDATION_FAILED = "Cloudonix session validation failed"

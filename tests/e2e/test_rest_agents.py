@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from domain.workflow_run import RunState
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.factories import AgentCreateFactory, AgentUpdateFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 AGENTS = "/api/v1/agents"
 

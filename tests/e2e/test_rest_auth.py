@@ -12,11 +12,11 @@ import pytest
 
 from domain.api_keys import new_api_key
 from domain.workflow_run import WorkflowRun, run_name
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.e2e.test_rest_runs import _until, live_call
 from tests.factories import AgentCreateFactory, TelephonyConfigurationCreateFactory, TransferRequestFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import secrets
 
 import httpx
 
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.e2e.conftest import SECRET_KEY, Tenant
 from tests.factories import AgentCreateFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 
 async def test_no_credential_reaches_the_logs(

@@ -15,10 +15,10 @@ from websockets.asyncio.client import connect
 
 from domain.workflow_run import WorkflowRun, run_name
 from entrypoints.serialization import run_to_dict
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, Caller, CallResult, start_event, stop_event
 from tests.e2e.conftest import Tenant
 from tests.factories import TransferRequestFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import Tenant, TenantFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 
 def _url(tenant: Tenant) -> str:

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.sql.models import TelephonyConfigRow
 from adapters.system.crypto import FernetCredentialCipher
 from domain.telephony import SecretStr
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.caller import CONNECTED, call, start_event, stop_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.factories import TelephonyConfigurationCreateFactory
-from tests.standins.cloudonix import CloudonixStandIn
 
 CONFIGS = "/api/v1/telephony-configurations"
 

@@ -15,12 +15,12 @@ from adapters.media.g711 import MULAW
 from adapters.pipelines.pipecat.smart_turn import smart_turn_models
 from adapters.pipelines.pipecat.vad import CallVad, SileroBatch, silero_session
 from domain.workflow_run import RunState
-from entrypoints.standins.pacing import PACED, Pacing
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
+from entrypoints.simulator.standins.openai_api import OpenAIStandIn
+from entrypoints.simulator.standins.pacing import PACED, Pacing
 from tests.e2e.conftest import Tenant, TenantFactory
 from tests.e2e.test_pipecat import KEY, KEY_ENV, agent, loud_seconds
 from tests.media_caller import MediaCaller, speech_phrase
-from tests.standins.cloudonix import CloudonixStandIn
-from tests.standins.openai import OpenAIStandIn
 
 ISSUE_GREETING = "Hello {{caller_number}}, thanks for calling Acme."
 SHORT_GREETING = "Hello."  # over at once: the tests' turns start on a quiet line

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.standins.openai import OpenAIStandIn
+from entrypoints.simulator.standins.openai_api import OpenAIStandIn
 
 OPENAI_KEY = "sk-standin-3f9a1c"
 

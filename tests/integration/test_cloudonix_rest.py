@@ -24,9 +24,9 @@ import uvicorn
 
 from adapters.cloudonix.rest import HttpxCloudonixSessions, payload_from_form_or_json
 from adapters.cloudonix.transfers import TransferCallbacks, TransferResult
-from application.ports.calls import CallControlError, HangupReport, ProviderCallRef
+from application.ports.live_call import CallControlError, HangupReport, ProviderCallRef
 from domain.telephony import SecretStr
-from tests.standins.cloudonix import CloudonixStandIn
+from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 
 DOMAIN = "acme.cloudonix.net"
 TOKEN = "cxkey-7f3a9c1e5b2d4f60"

@@ -22,8 +22,8 @@ from adapters.pipelines.pipecat.openai_http import (
     pieces,
     request_body,
 )
+from entrypoints.simulator.standins.openai_api import OpenAIStandIn, ToolCall
 from tests.integration.conftest import OPENAI_KEY
-from tests.standins.openai import OpenAIStandIn, ToolCall
 
 KEY = OPENAI_KEY
 CHAT = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}}

@@ -20,8 +20,8 @@ import numpy as np
 import openai
 import pytest
 
+from entrypoints.simulator.standins.openai_api import SAMPLE_RATE, OpenAIStandIn, Reply, ToolCall
 from tests.integration.conftest import OPENAI_KEY
-from tests.standins.openai import SAMPLE_RATE, OpenAIStandIn, Reply, ToolCall
 
 KEY = OPENAI_KEY
 MODEL = "gpt-4o-mini"

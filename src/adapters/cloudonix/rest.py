@@ -22,7 +22,7 @@ import httpx
 import structlog
 
 from adapters.cloudonix.transfers import TransferCallbacks, TransferResult, payload_from_form_or_json
-from application.ports.calls import CallControlError, HangupReport, ProviderCallRef, ProviderSessions
+from application.ports.live_call import CallControlError, HangupReport, ProviderCallRef, ProviderSessions
 from domain.masking import mask_phone
 
 __all__ = [

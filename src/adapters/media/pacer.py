@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
-from adapters.media.frames import OutboundFramer
 from adapters.media.g711 import BytesLike
+from adapters.media.twilio.outbound import OutboundFramer
 
 __all__ = ["FRAME_BYTES", "FRAME_SAMPLES", "FRAME_SECONDS", "OutboundPacer"]
 

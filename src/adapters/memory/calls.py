@@ -11,19 +11,17 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from application.ports.calls import (
+from application.ports.live_call import (
     ActiveCall,
     CallControlError,
     CallJournal,
     CallSocket,
     HangupReport,
-    InboundEvent,
     ProviderCallRef,
     ProviderSessions,
-    StopIn,
 )
 from domain.close_policy import Close
-from domain.stream_events import StreamStart
+from domain.stream_events import InboundEvent, StopIn, StreamStart
 from domain.workflow_run import hangup_close, transfer_close
 
 

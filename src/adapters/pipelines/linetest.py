@@ -21,18 +21,16 @@ from adapters.media.g711 import MULAW
 from adapters.media.vad import SpeechEnd, SpeechStart, VoiceActivityDetector
 from adapters.pipelines.assets import greeting_ulaw
 from adapters.pipelines.pcm import silence
-from application.ports.calls import (
+from application.ports.live_call import (
     ActiveCall,
     AgentPipeline,
     AgentSession,
-    AudioIn,
     CallControlError,
     CallJournal,
     CallOutcome,
-    DtmfIn,
-    StopIn,
 )
 from domain.agents import AgentDefinition
+from domain.stream_events import AudioIn, DtmfIn, StopIn
 from domain.workflow_run import EndReason
 
 log = structlog.get_logger(__name__)
@@ -57,6 +55,9 @@ class LineTestPipeline(AgentPipeline):
         self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
     ) -> AgentSession:
         return _LineTestSession(definition, self._vad_factory)
+
+    async def aclose(self) -> None:
+        return None  # it holds nothing shared between calls
 
 
 class _LineTestSession(AgentSession):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 from application.ports.system import Clock, RunNumbers
@@ -11,6 +12,9 @@ from application.ports.system import Clock, RunNumbers
 class SystemClock(Clock):
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 class FixedClock(Clock):
@@ -21,6 +25,10 @@ class FixedClock(Clock):
 
     def now(self) -> datetime:
         return self._at
+
+    def monotonic(self) -> float:
+        """Moves with `now` (`advance`), so durations follow the fixed time."""
+        return self._at.timestamp()
 
     def advance(self, seconds: float) -> None:
         self._at += timedelta(seconds=seconds)

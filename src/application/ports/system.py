@@ -12,6 +12,10 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
 
+    @abstractmethod
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start that never go back: for durations, not for dates."""
+
 
 class RunNumbers(Protocol):
     @abstractmethod

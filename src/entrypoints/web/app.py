@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -13,9 +12,8 @@ from dishka import AsyncContainer
 from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
 
-from application.admission import LoopLag
 from application.agent_stream import PipelineRegistry
-from application.instance_life import InstanceLife
+from application.instance_tasks import InstanceTasks
 from application.ports.call_control import CallControlChannel
 from application.ports.repositories import TelephonyConfigRepository
 from entrypoints.settings import Settings, SettingsError
@@ -44,19 +42,13 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
         # audio the caller's side holds.
         gc.collect()
         gc.freeze()
-        life = await container.get(InstanceLife)
-        await life.beat()  # registers, and reaps this instance's previous life, before serving
-        beat = asyncio.create_task(life.run(), name="instance-heartbeat")
-        lag = asyncio.create_task((await container.get(LoopLag)).sample_forever(), name="loop-lag")
+        tasks = await container.get(InstanceTasks)
+        await tasks.start()  # registers, and reaps this instance's previous life, before serving
         log.info("service_started", instance_id=settings.instance_id)
         try:
             yield
         finally:
-            for task in (beat, lag):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await life.end()
+            await tasks.stop()  # the heartbeat and the lag sampler, then this life's end
             await container.close()
 
     app = Litestar(

@@ -6,10 +6,10 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import get
 from litestar.response import Response
 
+from adapters.system.prometheus import PrometheusMetrics
 from application.admission import Load
 from application.live_calls import LiveCallRegistry
 from application.ports.system import Readiness
-from entrypoints.metrics import PrometheusMetrics
 
 
 @get("/health", sync_to_thread=False)

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from litestar import WebSocket
 
-from application.ports.calls import CallSocket
+from application.ports.live_call import CallSocket
 from domain.close_policy import Close
 
 

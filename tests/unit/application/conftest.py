@@ -10,20 +10,24 @@ from uuid import uuid4
 
 import pytest
 
-from adapters.cloudonix.call import TwilioFramedCalls
+from adapters.cloudonix.media_stream import TwilioFramedCalls
+from adapters.media.twilio import caller as wire
+from adapters.media.twilio.handshake import TwilioHandshakeReader
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.system.clock import FixedClock, SequentialRunNumbers
 from application.admission import Load, LoopLag
-from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry
+from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, ThisInstance
 from application.cloudonix_handshake import CloudonixHandshake
 from application.instance_life import InstanceIdentity, InstanceLife
 from application.live_calls import LiveCallRegistry
+from application.ports.system import NoCallMetrics
 from application.providers import ProviderRegistry
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
 from domain.close_policy import Close
 from domain.lookup_guard import LookupFailureWindow
+from domain.stream_events import StreamStart
 from domain.stream_request import AgentStreamRequest
 from domain.telephony import TelephonyConfig
 from domain.workflow_run import WorkflowRun
@@ -33,23 +37,24 @@ TOKEN = "cx-bearer-token-of-org-a"
 
 
 def start_message(session: str = "S-1", account_sid: str | None = "acme", **extra: Any) -> dict[str, Any]:
-    start: dict[str, Any] = {
-        "streamSid": "MZ-1",
-        "callSid": "CA-1",
-        "session": session,
-        "from": "+15555550100",
-        "to": "+15555550199",
-        "tracks": ["inbound"],
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-    }
-    if account_sid is not None:
-        start["accountSid"] = account_sid
-    start.update(extra)
-    return {"event": "start", "sequenceNumber": "1", "streamSid": "MZ-1", "start": start}
+    """Cloudonix's `start`; `extra` replaces or adds raw `start` fields."""
+    message = wire.start_message(
+        StreamStart(
+            stream_sid="MZ-1",
+            call_sid="CA-1",
+            session=session,
+            account_sid=account_sid,
+            caller_number="+15555550100",
+            called_number="+15555550199",
+            tracks=("inbound",),
+        )
+    )
+    message["start"].update(extra)
+    return message
 
 
-CONNECTED = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
-STOP = {"event": "stop", "sequenceNumber": "9", "streamSid": "MZ-1", "stop": {"callSid": "CA-1"}}
+CONNECTED = wire.connected_message()
+STOP = wire.stop_message("MZ-1", sequence_number="9", call_sid="CA-1")
 
 
 @dataclass
@@ -74,7 +79,11 @@ class World:
 
     def use_case(self) -> AgentStream:
         handshake = CloudonixHandshake(
-            self.store.telephony_configs, self.sessions, TwilioFramedCalls(), self.handshake_timeout
+            self.store.telephony_configs,
+            self.sessions,
+            TwilioFramedCalls(),
+            TwilioHandshakeReader(),
+            self.handshake_timeout,
         )
         return AgentStream(
             self.store.routes,
@@ -84,11 +93,9 @@ class World:
             PipelineRegistry({"linetest": LineTestPipeline(), **self.pipelines}),
             self.clock,
             SequentialRunNumbers(42),
-            life=self.life,
-            load=self.load,
+            instance=ThisInstance(self.life, self.live_calls, self.load),
             lookup_guard=self.guard,
-            live_calls=self.live_calls,
-            monotonic=lambda: self.clock.now().timestamp(),
+            metrics=NoCallMetrics(),
         )
 
     def url(

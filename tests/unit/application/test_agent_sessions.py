@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.ports.calls import (
-    ActiveCall,
-    AgentPipeline,
-    AgentSession,
-    CallJournal,
-    CallOutcome,
-    StopIn,
-)
+from application.ports.live_call import ActiveCall, AgentPipeline, AgentSession, CallJournal, CallOutcome
 from domain.agents import AgentDefinition
 from domain.close_policy import AgentMisconfiguredError, Close
+from domain.stream_events import StopIn
 from domain.workflow_run import RunState
 from tests.unit.application.conftest import CONNECTED, STOP, World, socket_with, start_message
 
@@ -34,6 +28,9 @@ class RecordingAgent(AgentPipeline):
             raise self.refusal
         self.events.append(("prepared", list(self.world.sessions.validated), context["called_number"]))
         return RecordingSession(self, journal)
+
+    async def aclose(self) -> None:
+        return None
 
 
 class RecordingSession(AgentSession):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.cloudonix.call import TwilioFramedCall
+from adapters.cloudonix.media_stream import TwilioFramedCall
 from adapters.memory.call_control import InMemoryCallControlHub
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
@@ -31,7 +31,7 @@ from application.ports.call_control import (
     ControlRequest,
     HolderUnavailableError,
 )
-from application.ports.calls import ProviderCallRef
+from application.ports.live_call import ProviderCallRef
 from application.runs_control import (
     CallControl,
     CallControlTasks,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from entrypoints.ioc import credential_cipher, secret_key_file
+from entrypoints.secret_key import credential_cipher, secret_key_file
 from entrypoints.settings import Settings, SettingsError
 
 POSTGRES = "postgresql+asyncpg://agent@db.example.com/agent_stream"

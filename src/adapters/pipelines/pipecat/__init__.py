@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from application.ports.calls import AgentPipeline
+from application.ports.live_call import AgentPipeline
 
 
 def pipecat_available() -> bool:

@@ -49,7 +49,7 @@ from adapters.pipelines.pipecat.smart_turn import CallSmartTurn, SmartTurnModel,
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.transport import CallInput, CallOutput
 from adapters.pipelines.pipecat.vad import CallVad, SileroBatch
-from application.ports.calls import ActiveCall
+from application.ports.live_call import ActiveCall
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from adapters.pipelines.pipecat.settings import PipecatSettings
 from adapters.pipelines.pipecat.smart_turn import smart_turn_models
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.vad import SileroBatch, silero_session
-from application.ports.calls import AgentPipeline, AgentSession, CallJournal
+from application.ports.live_call import AgentPipeline, AgentSession, CallJournal
 from domain.agents import AgentDefinition
 
 

@@ -18,7 +18,7 @@ from pipecat.frames.frames import Frame, MetricsFrame, VADUserStoppedSpeakingFra
 from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.processors.frame_processor import FrameProcessor
 
-from application.ports.calls import CallJournal
+from application.ports.live_call import CallJournal
 from application.ports.repositories import StorageError
 
 log = structlog.get_logger(__name__)

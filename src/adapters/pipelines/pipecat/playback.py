@@ -20,7 +20,7 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from adapters.pipelines.pcm import duration
-from application.ports.calls import ActiveCall
+from application.ports.live_call import ActiveCall
 
 LEAD = 0.1  # seconds of agent audio allowed ahead of the caller's playback
 

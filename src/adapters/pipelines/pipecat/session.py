@@ -30,7 +30,7 @@ from adapters.pipelines.pipecat.playback import HeardContext, Playback
 from adapters.pipelines.pipecat.settings import PipecatSettings
 from adapters.pipelines.pipecat.smart_turn import SmartTurnModel
 from adapters.pipelines.pipecat.speech_cache import Speech
-from application.ports.calls import ActiveCall, AgentSession, CallControlError, CallJournal, CallOutcome
+from application.ports.live_call import ActiveCall, AgentSession, CallControlError, CallJournal, CallOutcome
 from domain.close_policy import Close, CloseCode
 from domain.workflow_run import EndReason
 

@@ -45,7 +45,8 @@ from adapters.pipelines.pcm import CALL_RATE, duration
 from adapters.pipelines.pipecat.journal import TurnRecorder
 from adapters.pipelines.pipecat.playback import Playback
 from adapters.pipelines.pipecat.vad import CallVad
-from application.ports.calls import ActiveCall, AudioIn, DtmfIn, StopIn
+from application.ports.live_call import ActiveCall
+from domain.stream_events import AudioIn, DtmfIn, StopIn
 
 PREROLL_FRAMES = 50  # 1 s of caller audio kept before speech starts (a segmented STT's own buffer)
 

@@ -1,7 +1,7 @@
 """API-key authentication of the management routes: `Authorization: Bearer <api key>`.
 
 The organisation is resolved through the DI container (`Caller`, REQUEST scope, see
-`entrypoints.ioc.HttpProvider`). The guard resolves it before Litestar reads the request's
+`entrypoints.ioc.web.HttpProvider`). The guard resolves it before Litestar reads the request's
 parameters and body, so a request without a valid key gets 401 whatever else is wrong with it;
 handlers then take `FromDishka[Caller]` (the same, cached object).
 """

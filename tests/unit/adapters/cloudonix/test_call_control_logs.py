@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from adapters.cloudonix.call import TwilioFramedCall
+from adapters.cloudonix.media_stream import TwilioFramedCall
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
-from application.ports.calls import ProviderCallRef
+from application.ports.live_call import ProviderCallRef
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr
 

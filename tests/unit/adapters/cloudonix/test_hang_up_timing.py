@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from adapters.cloudonix.call import TwilioFramedCall
+from adapters.cloudonix.media_stream import TwilioFramedCall
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
-from application.ports.calls import ProviderCallRef
+from application.ports.live_call import ProviderCallRef
 from domain.close_policy import Close
 from domain.stream_events import StreamStart
 from domain.telephony import SecretStr

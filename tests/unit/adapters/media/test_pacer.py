@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from adapters.media.frames import OutboundFramer
 from adapters.media.g711 import MULAW, PCM16
 from adapters.media.pacer import FRAME_BYTES, FRAME_SECONDS, OutboundPacer
+from adapters.media.twilio.outbound import OutboundFramer
 
 SID = "MZpacer"
 LEAD = 0.1

@@ -10,9 +10,9 @@ import pytest
 from adapters.media.g711 import MULAW
 from adapters.memory.calls import InMemoryActiveCall, InMemoryCallJournal
 from adapters.pipelines.linetest import TURN_END_SILENCE, LineTestPipeline, greeting_pcm
-from application.ports.calls import AudioIn, CallOutcome, DtmfIn, StopIn
+from application.ports.live_call import CallOutcome
 from domain.agents import AgentDefinition
-from domain.stream_events import StreamStart
+from domain.stream_events import AudioIn, DtmfIn, StopIn, StreamStart
 from tests.media_caller import speech_phrase
 
 START = StreamStart(stream_sid="MZ", call_sid="CA", session="S", account_sid="acme")

@@ -1,2 +1,0 @@
-"""Local stand-ins for the services Agent Stream talks to (the Cloudonix REST API), shipped so that
-`agent-stream demo` works offline and the tests drive the real clients against real HTTP."""

@@ -1,0 +1,36 @@
+"""`InstanceTasks` on the in-memory store: registered before `start` returns, beating and sampling
+in the background while it serves, and gone after `stop`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from application.admission import LoopLag
+from application.instance_life import InstanceIdentity, InstanceLife
+from application.instance_tasks import InstanceTasks
+from tests.unit.application.conftest import World
+
+
+def _tasks(world: World, instance_id: str) -> InstanceTasks:
+    store = world.store
+    identity = InstanceIdentity(instance_id, "host:8000", ttl_seconds=30)
+    life = InstanceLife(identity, store.instances, store.slots, store.runs, world.clock)
+    return InstanceTasks(life, LoopLag(busy_above_seconds=0.15))
+
+
+def _running(name: str) -> bool:
+    return any(task.get_name() == name and not task.done() for task in asyncio.all_tasks())
+
+
+async def test_start_registers_before_it_returns_and_stop_ends_the_life(world: World):
+    tasks = _tasks(world, "serving")
+
+    await tasks.start()
+
+    assert await world.store.instances.heartbeat("serving", world.clock.now()) is True
+    assert _running("instance-heartbeat") and _running("loop-lag")
+
+    await tasks.stop()
+
+    assert not _running("instance-heartbeat") and not _running("loop-lag")
+    assert await world.store.instances.heartbeat("serving", world.clock.now()) is False
