@@ -46,6 +46,10 @@ bench *ARGS:
 bench-pipecat *ARGS:
     bash bench/pipecat.sh {{ARGS}}
 
+# turn latency at the caller's ear with real-paced services, silence and smart_turn (docs/benchmarks.md)
+bench-turns *ARGS:
+    bash bench/turns.sh {{ARGS}}
+
 # the soak of bench/: 50 calls of 20 s kept going for 10 minutes on PostgreSQL, the server sampled
 # (env DURATION, CALLS, CALL_SECONDS; docs/benchmarks.md)
 soak:

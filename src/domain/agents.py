@@ -13,6 +13,10 @@ from domain.stored import Stored
 MAX_CALL_SECONDS_LIMIT = 86_400  # a day: longer is a mistake, not a call
 DEFAULT_MAX_CALL_SECONDS = 600
 KNOWN_ENGINES = frozenset({"linetest", "pipecat"})
+# the pipecat engine's turn settings (interfaces.md): how the end of a caller's turn is found
+TURN_DETECTIONS = ("silence", "smart_turn")
+DEFAULT_TURN_FALLBACK_SECS = 1.5  # silence after which a turn the model calls unfinished is answered
+DEFAULT_BACKCHANNEL_MAX_SECS = 0.3  # caller speech shorter than this over the agent is not barge-in
 
 
 class WorkflowStatus(StrEnum):
@@ -60,6 +64,7 @@ class AgentDefinition:
         destination = raw.get("transfer_destination")
         if destination is not None and not isinstance(destination, str):
             raise InvalidDefinitionError("transfer_destination", "must be a string")
+        check_turn_settings(raw)
         known = {"engine", "greeting", "transfer_destination", "max_call_seconds"}
         return cls(
             engine=engine,
@@ -77,6 +82,22 @@ class AgentDefinition:
             out["transfer_destination"] = self.transfer_destination
         out.update(self.settings)
         return out
+
+
+def check_turn_settings(raw: dict[str, Any]) -> None:
+    """`turn_detection`, `turn_fallback_secs` and `backchannel_max_secs`, when given, are usable."""
+    if raw.get("turn_detection", "silence") not in TURN_DETECTIONS:
+        raise InvalidDefinitionError("turn_detection", "must be 'silence' or 'smart_turn'")
+    _check_seconds(raw, "turn_fallback_secs", 0.05, 10.0)
+    _check_seconds(raw, "backchannel_max_secs", 0.0, 5.0)
+
+
+def _check_seconds(raw: dict[str, Any], key: str, low: float, high: float) -> None:
+    value = raw.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidDefinitionError(key, f"must be a number of seconds from {low:g} to {high:g}")
 
 
 @dataclass(slots=True)

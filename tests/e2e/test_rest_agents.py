@@ -74,6 +74,11 @@ async def test_create_fills_the_defaults(api: httpx.AsyncClient, tenant: Tenant)
         ({"engine": "linetest", "max_call_seconds": 10**400}, "definition.max_call_seconds"),
         ({"engine": "linetest", "max_call_seconds": 86_401}, "definition.max_call_seconds"),
         ({"engine": "linetest", "greeting": 7}, "definition.greeting"),
+        ({"engine": "pipecat", "turn_detection": "model"}, "definition.turn_detection"),
+        ({"engine": "pipecat", "turn_fallback_secs": 0}, "definition.turn_fallback_secs"),
+        ({"engine": "pipecat", "turn_fallback_secs": "1"}, "definition.turn_fallback_secs"),
+        ({"engine": "pipecat", "backchannel_max_secs": -0.1}, "definition.backchannel_max_secs"),
+        ({"engine": "pipecat", "backchannel_max_secs": True}, "definition.backchannel_max_secs"),
         ({"engine": "linetest", "notes": "nul \u0000 inside"}, "definition"),
     ],
 )

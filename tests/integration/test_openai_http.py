@@ -135,5 +135,5 @@ async def test_speech_streams_in_any_voice(standin: OpenAIStandIn, http: OpenAIH
         async for piece in pieces(response, 4800):
             sizes.append(len(piece))
     assert sum(sizes) > 0.4 * 24000 * 2  # at least the stand-in's shortest answer, 24 kHz PCM
-    assert set(sizes[:-1]) == {4800}  # whole pieces, whatever the network's chunks
+    assert all(0 < size <= 4800 and size % 2 == 0 for size in sizes)  # whole samples, as they come
     assert standin.requests_for("speech")[0].body["voice"] == "af_heart"

@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from entrypoints.simulator.standins.openai_api import SAMPLE_RATE, OpenAIStandIn, Reply, ToolCall
+from entrypoints.simulator.standins.pacing import INSTANT, PACED
 from tests.integration.conftest import OPENAI_KEY
 
 KEY = OPENAI_KEY
@@ -340,3 +341,35 @@ async def test_wait_for_returns_the_nth_request_as_it_arrives(
     second = asyncio.create_task(ask("second"))
     assert (await standin.wait_for("chat", count=2)).body["messages"][0]["content"] == "second"
     await second
+
+
+async def test_paced_services_answer_like_real_ones(
+    standin: OpenAIStandIn, client: openai.AsyncOpenAI
+) -> None:
+    standin.pace(PACED)
+    standin.seconds_per_char = 1.0 / len("One second.")
+    started = time.monotonic()
+    arrivals: list[tuple[float, int]] = []
+    async with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", input="One second.", voice="alloy", response_format="pcm"
+    ) as response:
+        async for chunk in response.iter_bytes():
+            arrivals.append((time.monotonic() - started, len(chunk)))
+    assert arrivals[0][0] >= 0.15  # the first byte after 150 ms
+    assert sum(size for _, size in arrivals) == 2 * SAMPLE_RATE  # a second of speech...
+    assert 0.15 + 0.4 <= arrivals[-1][0] < 0.15 + 0.5 + 0.3  # ...at twice real time, in 100 ms pieces
+
+    standin.script_reply("one two three four five six seven eight nine ten")
+    started = time.monotonic()
+    stream = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Count."}], stream=True
+    )
+    times = [time.monotonic() - started async for _ in stream]
+    assert times[0] >= 0.3  # the first token after 300 ms, then 40 a second
+    assert times[-1] - times[0] >= 10 * PACED.chunk_interval
+
+    started = time.monotonic()
+    await client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", _wav(0.5)))
+    assert time.monotonic() - started >= 0.2
+    standin.reset()
+    assert standin.pacing == INSTANT

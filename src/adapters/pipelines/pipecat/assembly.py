@@ -3,6 +3,11 @@ call's services and turn-taking, our transports at both ends, and the agent's to
 
 caller audio → `CallInput` (VAD) → STT → user aggregator → `HeardContext` → LLM → TTS →
 `CallOutput` → assistant aggregator. A speech-to-speech model is the LLM, without STT and TTS.
+
+A caller's turn starts when the VAD hears speech (held back while the agent speaks until it is no
+backchannel: `CallInput`), and ends after `vad.turn_stop_secs` of silence, or, with
+`turn_detection: "smart_turn"`, when the Smart Turn model calls it finished at a pause (at the
+latest after `turn_fallback_secs` of silence).
 """
 
 from __future__ import annotations
@@ -25,8 +30,13 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.transports.base_transport import TransportParams
+from pipecat.turns.user_start.vad_user_turn_start_strategy import VADUserTurnStartStrategy
+from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
     SpeechTimeoutUserTurnStopStrategy,
+)
+from pipecat.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
+    TurnAnalyzerUserTurnStopStrategy,
 )
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
@@ -35,6 +45,7 @@ from adapters.pipelines.pipecat.journal import TurnRecorder
 from adapters.pipelines.pipecat.playback import HeardContext, Playback
 from adapters.pipelines.pipecat.services import SharedHttp, build_services
 from adapters.pipelines.pipecat.settings import PipecatSettings
+from adapters.pipelines.pipecat.smart_turn import CallSmartTurn, SmartTurnModel, SmartTurnModels
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.transport import CallInput, CallOutput
 from adapters.pipelines.pipecat.vad import CallVad, SileroBatch
@@ -43,11 +54,13 @@ from application.ports.live_call import ActiveCall
 
 @dataclass(frozen=True, slots=True)
 class EngineParts:
-    """What every call of the process shares: the VAD model, the HTTP pools, the speech cache."""
+    """What every call of the process shares: the VAD model, the HTTP pools, the speech cache,
+    the end-of-turn model (loaded when an agent first asks for it)."""
 
     vad: SileroBatch
     http: SharedHttp
     speech: SpeechCache
+    smart_turn: SmartTurnModels
 
 
 class CallHooks(Protocol):
@@ -93,8 +106,9 @@ def build_worker(
     recorder: TurnRecorder,
     heard: HeardContext,
     hooks: CallHooks,
+    turn_model: SmartTurnModel | None = None,
 ) -> PipelineWorker:
-    """The call's pipeline, ready to run."""
+    """The call's pipeline, ready to run; `turn_model` for `turn_detection: "smart_turn"`."""
     services = build_services(settings, CALL_RATE, parts.http)
     messages: list[Any] = []  # the system prompt is the LLM service's system instruction
     if settings.greeting and settings.tts:
@@ -104,12 +118,18 @@ def build_worker(
         messages.append({"role": "user", "content": cue})
     context = LLMContext(messages=messages, tools=ToolsSchema(standard_tools=tools()))
     vad = CallVad(VADParams(stop_secs=settings.vad_stop_secs), parts.vad)
+    stop: BaseUserTurnStopStrategy = SpeechTimeoutUserTurnStopStrategy(
+        user_speech_timeout=settings.turn_stop_secs
+    )
+    if turn_model is not None:
+        analyser = CallSmartTurn(turn_model, settings.turn_fallback_secs)
+        stop = TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyser)
     aggregators = LLMContextAggregatorPair(
         context,
         user_params=LLMUserAggregatorParams(
-            user_turn_strategies=UserTurnStrategies(
-                stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_stop_secs)]
-            ),
+            # the VAD alone starts a turn (`CallInput` holds back backchannels): a transcript
+            # does not, as it would for a backchannel a streaming STT transcribed
+            user_turn_strategies=UserTurnStrategies(start=[VADUserTurnStartStrategy()], stop=[stop]),
         ),
         realtime_service_mode=services.realtime,
     )
@@ -123,7 +143,16 @@ def build_worker(
         audio_out_auto_silence=False,
     )
     gate = isinstance(services.stt, SegmentedSTTService)  # it hears only speech anyway
-    transport_in = CallInput(call, params, vad, gate, hooks.stopped)
+    transport_in = CallInput(
+        call,
+        params,
+        vad,
+        gate,
+        hooks.stopped,
+        agent_speaking=lambda: playback.audible,
+        backchannel_secs=settings.backchannel_max_secs,
+        tail_secs=settings.turn_fallback_secs + 0.1 if turn_model is not None else 0.0,
+    )
     transport_out = CallOutput(playback, recorder, params)
     llm = services.llm
     llm.register_function("end_call", hooks.end_call)

@@ -13,8 +13,11 @@ What is ours, and why, and where it lives:
 - **One VAD model per process** (`vad.py`): Silero's ONNX session is loaded once, and the windows
   of all calls are scored in one model run every 30 ms; each call keeps only its own recurrent
   state (Pipecat loads one model per call: ~10 MB and a load on the event loop each time).
-- **Start-up overlaps the handshake**: the greeting and the apology are synthesised (or taken
-  from the process's cache, `speech_cache.py`) while the provider's session is being validated.
+- **One end-of-turn model per process** (`smart_turn.py`): Smart Turn, for agents that ask for
+  it, loaded once and run on one worker thread.
+- **Start-up overlaps the handshake**: the greeting and the apology are asked of the TTS (or taken
+  from the process's cache, `speech_cache.py`) while the provider's session is being validated,
+  and the greeting plays as it streams in.
 - **Never silence**: every OpenAI-compatible request is retried once (`services.py`); a service
   that still fails makes the agent apologise and end the call, and the run says which service
   failed (`session.py`).
@@ -29,6 +32,7 @@ from adapters.pipelines.pipecat.logs import route_pipecat_logs
 from adapters.pipelines.pipecat.services import SharedHttp
 from adapters.pipelines.pipecat.session import PipecatSession
 from adapters.pipelines.pipecat.settings import PipecatSettings
+from adapters.pipelines.pipecat.smart_turn import smart_turn_models
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.vad import SileroBatch, silero_session
 from application.ports.live_call import AgentPipeline, AgentSession, CallJournal
@@ -42,7 +46,10 @@ class PipecatPipeline(AgentPipeline):
         self._environ = environ
         self.http = SharedHttp()
         self.speech = SpeechCache(self.http)
-        self._parts = EngineParts(vad=self.vad, http=self.http, speech=self.speech)
+        self.smart_turn = smart_turn_models()  # loaded when an agent first asks for it
+        self._parts = EngineParts(
+            vad=self.vad, http=self.http, speech=self.speech, smart_turn=self.smart_turn
+        )
 
     def prepare(
         self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
@@ -51,4 +58,5 @@ class PipecatPipeline(AgentPipeline):
         return PipecatSession(self._parts, settings, journal)
 
     async def aclose(self) -> None:
+        await self.speech.aclose()
         await self.http.aclose()

@@ -117,13 +117,16 @@ class OpenAIHttp:
 
 
 async def pieces(response: aiohttp.ClientResponse, size: int) -> AsyncIterator[bytes]:
-    """The answer's body in pieces of `size` bytes (the last one shorter), as they arrive."""
+    """The answer's body (16-bit samples) as it arrives: whatever whole samples have come, at most
+    `size` bytes a piece. Nothing waits for a fixed amount of audio: a TTS's first bytes are played
+    as soon as they arrive (an odd byte waits for its sample's other half)."""
     pending = b""
     async for data in response.content.iter_chunked(size):
         pending += data
-        while len(pending) >= size:
-            yield pending[:size]
-            pending = pending[size:]
+        whole = len(pending) & ~1
+        if whole:
+            yield pending[:whole]
+            pending = pending[whole:]
     if pending:
         yield pending
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +51,18 @@ class Playback:
         self._segments: list[_Segment] = []  # the current turn's, written
         self.turn_audio_at: float | None = None  # monotonic time the current turn's first audio went out
         self.on_first_audio: Callable[[float], None] | None = None
+        self._phrase: asyncio.Task[float] | None = None  # a phrase playing as it arrives (`play`)
 
     @property
     def speaking(self) -> bool:
-        return bool(self._segments or self._queued) or self._call.playing()
+        """The turn is not over: its audio plays, or is on its way, or its end is not noted yet."""
+        return self.audible or bool(self._segments)
+
+    @property
+    def audible(self) -> bool:
+        """The caller hears the agent now, or its next audio is on its way."""
+        phrase = self._phrase is not None and not self._phrase.done()
+        return phrase or bool(self._queued) or self._call.playing()
 
     # queue side: in the order Pipecat queues frames on the output
     def queue_text(self, text: str) -> None:
@@ -83,6 +91,28 @@ class Playback:
         self._segments.append(_Segment(text, duration(pcm)))
         await self.write(pcm, pace=False)
 
+    def play(self, text: str, audio: AsyncIterable[bytes]) -> asyncio.Task[float]:
+        """Play a whole phrase (the greeting) outside Pipecat's queue, each piece as soon as it
+        arrives; a barge-in stops it. The task returns the seconds of it queued."""
+        self._stop_phrase()
+        self._phrase = asyncio.create_task(self._play(text, audio))
+        return self._phrase
+
+    async def _play(self, text: str, audio: AsyncIterable[bytes]) -> float:
+        segment = _Segment(text)
+        self._segments.append(segment)
+        async for pcm in audio:
+            segment.duration += duration(pcm)  # the share heard at a cut is of what arrived so far
+            await self.write(pcm, pace=False)
+        if not segment.duration and segment in self._segments:
+            self._segments.remove(segment)  # nothing came (the TTS failed): nothing was said
+        return segment.duration
+
+    def _stop_phrase(self) -> None:
+        if self._phrase is not None:
+            self._phrase.cancel()
+            self._phrase = None
+
     async def write(self, pcm: bytes, pace: bool = True) -> None:
         """Queue audio for the caller; with `pace`, return only once it is at most `LEAD` ahead of
         the caller's ear (so Pipecat's idea of "speaking" follows what the caller hears)."""
@@ -107,6 +137,7 @@ class Playback:
 
     async def interrupt(self) -> None:
         """Barge-in: silence the line at once and end the turn where the caller stopped hearing it."""
+        self._stop_phrase()  # before the `clear`: nothing of it is queued after
         at = self._call.played_seconds()
         if self._call.playing():  # Pipecat interrupts on every caller turn; `clear` only what plays
             await self._call.clear()
@@ -115,6 +146,7 @@ class Playback:
 
     def cut(self, at: float) -> None:
         """End the current turn at playback position `at` (a barge-in, or the call ending)."""
+        self._stop_phrase()
         if self._segments or self._queued:
             full, heard = self._texts(at)
             self._reset()

@@ -100,7 +100,7 @@ def build_services(settings: PipecatSettings, sample_rate: int, http: SharedHttp
         return Services(llm=_realtime(blocks, settings.system_prompt), realtime=True)
     return Services(
         llm=_llm(blocks.llm, settings.system_prompt, http),
-        stt=_stt(blocks.stt, sample_rate, http),
+        stt=_stt(blocks.stt, sample_rate, http, passthrough=settings.turn_detection == "smart_turn"),
         tts=_tts(blocks.tts, sample_rate, http),
     )
 
@@ -201,15 +201,16 @@ def _llm(block: ServiceBlock, system_prompt: str, http: SharedHttp) -> LLMServic
     )
 
 
-def _stt(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProcessor:
-    """The caller's audio ends here: nothing after the STT needs it."""
+def _stt(block: ServiceBlock, sample_rate: int, http: SharedHttp, passthrough: bool) -> FrameProcessor:
+    """The caller's audio ends here (nothing after the STT needs it), unless an end-of-turn model
+    (`passthrough`) after it hears the audio too."""
     key = block.api_key.reveal()
     fields = {"model": block.model, "language": block.language}
     if block.provider == "deepgram":
         return DeepgramSTTService(
             api_key=key,
             sample_rate=sample_rate,
-            audio_passthrough=False,
+            audio_passthrough=passthrough,
             settings=_settings(DeepgramSTTService, **fields),
         )
     return _OpenAISTTService(
@@ -217,7 +218,7 @@ def _stt(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProces
         api_key=key,
         base_url=block.base_url,
         http_client=http.client(),
-        audio_passthrough=False,
+        audio_passthrough=passthrough,
         settings=_settings(OpenAISTTService, **fields),
     )
 

@@ -1,7 +1,10 @@
 """One call's agent on the `pipecat` engine, from `prepare` to the call's end.
 
 `PipecatSession` is prepared while the handshake is validated: the greeting and the apology are
-synthesised (or taken from the process's cache) meanwhile. `Conversation` is the call itself: the
+asked of the TTS (or taken from the process's cache) meanwhile, and the call starts without waiting
+for them: the greeting plays as it streams in, while the pipeline already hears the caller (a
+caller who spoke while nothing played is heard then, not seconds later from a backlog, barging in
+on the greeting). `Conversation` is the call itself: the
 pipeline running over the `ActiveCall`, the agent's tools (hang up, transfer), and never silence:
 a service that still fails after its retry makes the agent apologise (pre-synthesised audio, so a
 failing TTS can apologise too) and end the call, and the run says which service failed.
@@ -10,9 +13,9 @@ failing TTS can apologise too) and end the call, and the run says which service 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -25,6 +28,8 @@ from adapters.pipelines.pipecat.assembly import EngineParts, build_worker
 from adapters.pipelines.pipecat.journal import JournalWriter, TurnRecorder
 from adapters.pipelines.pipecat.playback import HeardContext, Playback
 from adapters.pipelines.pipecat.settings import PipecatSettings
+from adapters.pipelines.pipecat.smart_turn import SmartTurnModel
+from adapters.pipelines.pipecat.speech_cache import Speech
 from application.ports.live_call import ActiveCall, AgentSession, CallControlError, CallJournal, CallOutcome
 from domain.close_policy import Close, CloseCode
 from domain.workflow_run import EndReason
@@ -33,12 +38,7 @@ log = structlog.get_logger(__name__)
 
 GOODBYE_WAIT = 5.0  # at most this long for the agent's last words before a hang-up or transfer
 STOP_TIMEOUT = 5.0  # for the pipeline to wind down once the call has ended
-
-
-@dataclass(slots=True)
-class _Warm:
-    greeting: bytes | None = None
-    apology: bytes | None = None
+APOLOGY_WAIT = 3.0  # at most this long for an apology not synthesised yet
 
 
 class PipecatSession(AgentSession):
@@ -46,31 +46,28 @@ class PipecatSession(AgentSession):
         self._parts = parts
         self._settings = settings
         self._journal = JournalWriter(journal)
-        self._warm = asyncio.create_task(self._warm_up())
+        tts, speech = settings.tts, parts.speech
+        # asked for now, during the handshake; cached for the process's next calls
+        self._greeting = speech.speak(tts, settings.greeting or "") if tts else None
+        self._apology = speech.speak(tts, settings.apology) if tts else None
+        self._turn_model = (
+            asyncio.create_task(parts.smart_turn.get()) if settings.turn_detection == "smart_turn" else None
+        )
         self._tasks: set[asyncio.Task[Any]] = set()  # the call's own (a goodbye, an apology)
 
-    async def _warm_up(self) -> _Warm:
-        tts = self._settings.tts
-        if tts is None:
-            return _Warm()
-        greeting, apology = await asyncio.gather(
-            self._parts.speech.get(tts, self._settings.greeting or ""),
-            self._parts.speech.get(tts, self._settings.apology),
-        )
-        return _Warm(greeting, apology)
-
     async def aclose(self) -> None:
-        self._warm.cancel()
+        if self._turn_model is not None:
+            self._turn_model.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self._journal.aclose()
 
     async def run(self, call: ActiveCall) -> CallOutcome:
-        warm = await self._warm
         conversation = Conversation(
-            call, self._settings, self._parts, self._journal, self._tasks, warm.apology
+            call, self._settings, self._parts, self._journal, self._tasks, self._apology
         )
-        return await conversation.run(warm.greeting)
+        turn_model = await self._turn_model if self._turn_model is not None else None
+        return await conversation.run(self._greeting, turn_model)
 
 
 class Conversation:
@@ -84,7 +81,7 @@ class Conversation:
         parts: EngineParts,
         journal: JournalWriter,
         tasks: set[asyncio.Task[Any]],
-        apology: bytes | None,
+        apology: Speech | None,
     ) -> None:
         self._call = call
         self._settings = settings
@@ -101,19 +98,22 @@ class Conversation:
         self._playback.on_first_audio = self._recorder.first_audio
         self._worker: PipelineWorker | None = None  # built once the greeting plays
 
-    async def run(self, greeting_pcm: bytes | None) -> CallOutcome:
+    async def run(self, greeting: Speech | None, turn_model: SmartTurnModel | None = None) -> CallOutcome:
         call, playback = self._call, self._playback
-        greeting = self._settings.greeting
-        if greeting and greeting_pcm:
-            await playback.speak(greeting, greeting_pcm)  # before the pipeline is even built
-            await asyncio.sleep(0)  # let the pacer send the first frame before the build's CPU work
+        text = self._settings.greeting
+        playing = None
+        if text and greeting is not None:
+            playing = playback.play(text, greeting.pieces())  # as it arrives
+            await asyncio.sleep(0)  # let the pacer send what has come before the build's CPU work
 
         worker = self._worker = build_worker(
-            call, self._settings, self._parts, playback, self._recorder, self._heard, self
+            call, self._settings, self._parts, playback, self._recorder, self._heard, self, turn_model
         )
-        if greeting and not greeting_pcm:
+        if text and playing is None:
             # spoken by the pipeline's TTS; a speech-to-speech model is asked to say it
-            await worker.queue_frame(TTSSpeakFrame(greeting) if self._settings.tts else LLMRunFrame())
+            await worker.queue_frame(TTSSpeakFrame(text) if self._settings.tts else LLMRunFrame())
+        elif text and playing is not None:
+            self._spawn(self._greeting_fallback(playing, text))
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(worker)
         running = asyncio.create_task(runner.run())
@@ -142,6 +142,15 @@ class Conversation:
             await call.hang_up(EndReason.ERROR, self._failure_close())
         await self._journal.finish()
         return self._outcome()
+
+    async def _greeting_fallback(self, playing: asyncio.Task[float], greeting: str) -> None:
+        """A greeting the speech cache could not fetch (nothing of it came) is spoken by the
+        pipeline's TTS, which fails the call the usual way when it cannot either."""
+        await asyncio.wait({playing})
+        if playing.cancelled():  # a barge-in stopped it: the caller has the word
+            return
+        if not playing.result() and self._worker is not None:
+            await self._worker.queue_frame(TTSSpeakFrame(greeting))
 
     def _outcome(self) -> CallOutcome:
         if self._failure is not None:
@@ -183,8 +192,13 @@ class Conversation:
         what failed. Then the call ends through the provider."""
         playback = self._playback
         await playback.interrupt()
-        if self._apology:
-            await playback.speak(self._settings.apology, self._apology)
+        apology = None
+        if self._apology is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(APOLOGY_WAIT):
+                    apology = await self._apology.whole()
+        if apology:
+            await playback.speak(self._settings.apology, apology)
             playback.turn_done()
         elif spoken_by_tts and self._settings.tts is not None and self._worker is not None:
             await self._worker.queue_frame(TTSSpeakFrame(self._settings.apology))

@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.agents import AgentDefinition
+from domain.agents import (
+    DEFAULT_BACKCHANNEL_MAX_SECS,
+    DEFAULT_TURN_FALLBACK_SECS,
+    AgentDefinition,
+    InvalidDefinitionError,
+    check_turn_settings,
+)
 from domain.close_policy import AgentMisconfiguredError
 from domain.telephony import SecretStr
 
@@ -86,6 +92,9 @@ class PipecatSettings:
     max_call_seconds: int = 600
     vad_stop_secs: float = 0.2
     turn_stop_secs: float = 0.4
+    turn_detection: str = "silence"  # or "smart_turn": the model asked at each pause
+    turn_fallback_secs: float = DEFAULT_TURN_FALLBACK_SECS
+    backchannel_max_secs: float = DEFAULT_BACKCHANNEL_MAX_SECS
 
     @classmethod
     def from_definition(
@@ -117,6 +126,10 @@ class PipecatSettings:
         vad = raw.get("vad", {})
         if not isinstance(vad, dict):
             raise _misconfigured("vad must be an object")
+        try:  # checked when the agent was saved; read again for definitions stored before
+            check_turn_settings(raw)
+        except InvalidDefinitionError as exc:
+            raise _misconfigured(str(exc)) from None
         greeting = definition.greeting
         return cls(
             system_prompt=render_template(prompt, variables),
@@ -126,6 +139,9 @@ class PipecatSettings:
             max_call_seconds=definition.max_call_seconds,
             vad_stop_secs=_number(vad, "stop_secs", 0.2),
             turn_stop_secs=_number(vad, "turn_stop_secs", 0.4),
+            turn_detection=raw.get("turn_detection", "silence"),
+            turn_fallback_secs=float(raw.get("turn_fallback_secs", DEFAULT_TURN_FALLBACK_SECS)),
+            backchannel_max_secs=float(raw.get("backchannel_max_secs", DEFAULT_BACKCHANNEL_MAX_SECS)),
             blocks=blocks,
         )
 

@@ -1,10 +1,11 @@
 """The pipeline's two ends on the `ActiveCall`: Pipecat transports of our own.
 
 `CallInput` runs the VAD on the caller's audio (16-bit PCM, 8 kHz) as it arrives, and only speech
-enters the pipeline, as Pipecat audio frames. `CallOutput` sends agent audio out through the
-call's pacer (`Playback`), never more than `LEAD` ahead of what the caller has heard, so "the bot
-stopped speaking" is true when Pipecat says it and an interruption's `clear` silences the line at
-once.
+enters the pipeline, as Pipecat audio frames. While the agent speaks, caller speech becomes a turn
+(and interrupts) only once it has lasted `backchannel_secs`: a "mm-hm" is not barge-in.
+`CallOutput` sends agent audio out through the call's pacer (`Playback`), never more than `LEAD`
+ahead of what the caller has heard, so "the bot stopped speaking" is true when Pipecat says it and
+an interruption's `clear` silences the line at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipecat.audio.dtmf.types import KeypadEntry
-from pipecat.audio.vad.vad_analyzer import VADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADState
 from pipecat.audio.vad.vad_controller import VADController
 from pipecat.frames.frames import (
     AggregatedTextFrame,
@@ -40,9 +41,10 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
-from adapters.pipelines.pcm import CALL_RATE
+from adapters.pipelines.pcm import CALL_RATE, duration
 from adapters.pipelines.pipecat.journal import TurnRecorder
 from adapters.pipelines.pipecat.playback import Playback
+from adapters.pipelines.pipecat.vad import CallVad
 from application.ports.live_call import ActiveCall
 from domain.stream_events import AudioIn, DtmfIn, StopIn
 
@@ -57,22 +59,35 @@ class CallInput(BaseInputTransport):
     enters only while the caller speaks, with up to a second before (what a segmented STT keeps
     of it anyway): a caller who listens costs no pipeline work, where each frame would otherwise
     take several queue hops 50 times a second. A streaming STT or a speech-to-speech model hears
-    every frame.
+    every frame. `tail_secs` of audio after speech still enter (an end-of-turn model's fallback
+    counts that silence).
+
+    Backchannels: when speech starts while `agent_speaking()`, its start is held back until the
+    caller has been voiced for `backchannel_secs` (the VAD's `start_secs` included); speech that
+    ends sooner is no turn at all (no interruption, no transcript).
     """
 
     def __init__(
         self,
         call: ActiveCall,
         params: TransportParams,
-        vad: VADAnalyzer,
+        vad: CallVad,
         gate: bool,
         on_stop: Callable[[], None],
+        agent_speaking: Callable[[], bool] = lambda: False,
+        backchannel_secs: float = 0.0,
+        tail_secs: float = 0.0,
     ) -> None:
         super().__init__(params, name="CallInput")
         self._call = call
         self._on_stop = on_stop
         self._pump: asyncio.Task[None] | None = None
         self._gate = gate
+        self._agent_speaking = agent_speaking
+        self._backchannel_secs = backchannel_secs
+        self._held: float | None = None  # seconds of speech still to come before a held start counts
+        self._tail_secs = tail_secs
+        self._tail = 0.0  # seconds of audio after speech still to let in
         self._speaking = False
         self._preroll: deque[InputAudioRawFrame] = deque(maxlen=PREROLL_FRAMES)
         self._analyzer = vad  # its `params` are the controller's (updates are set on it)
@@ -123,11 +138,18 @@ class CallInput(BaseInputTransport):
                 return
 
     async def _hear(self, frame: InputAudioRawFrame) -> None:
-        if self._speaking or not self._gate:
+        if self._speaking or not self._gate or self._tail > 0:
+            self._tail -= 0.0 if self._speaking else duration(frame.audio)
             await self.push_frame(frame)
         else:
             self._preroll.append(frame)  # pushed if this frame starts speech
+        held = self._held is not None
         await self._vad.process_frame(frame)  # its frames follow the audio they are about
+        if held and self._held is not None and self._analyzer.state is VADState.SPEAKING:
+            self._held -= duration(frame.audio)  # voiced time only: a pause after "mm-hm" is not
+            if self._held <= 0:
+                self._held = None  # not a backchannel: the caller's turn, and barge-in
+                await self._push_started()
 
     # the VAD controller's events, as Pipecat's user aggregator turns them into frames (but for
     # the periodic "user speaking": only idle time-outs, off here, and wake phrases read it)
@@ -135,10 +157,21 @@ class CallInput(BaseInputTransport):
         self._speaking = True
         while self._preroll:
             await self.push_frame(self._preroll.popleft())
+        wait = self._backchannel_secs - self._analyzer.params.start_secs
+        if wait > 0 and self._agent_speaking():
+            self._held = wait
+            return
+        await self._push_started()
+
+    async def _push_started(self) -> None:
         await self.push_frame(VADUserStartedSpeakingFrame(start_secs=self._analyzer.params.start_secs))
 
     async def _speech_stopped(self, _: VADController) -> None:
         self._speaking = False
+        self._tail = self._tail_secs
+        if self._held is not None:  # a backchannel: over before it counted
+            self._held = None
+            return
         await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=self._analyzer.params.stop_secs))
 
     async def _controller_push(self, _: VADController, frame: Frame, direction: FrameDirection) -> None:

@@ -142,6 +142,7 @@ class CallVad(SileroVADAnalyzer):
         self._silent_windows = 1 << 30  # quiet windows in a row, up to the last one (a call starts quiet)
         self._unscored = b""  # audio short of a whole window
         self._scores: deque[float] = deque()  # for `voice_confidence`, in window order
+        self.state = VADState.QUIET  # after the last buffer analysed
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         # Score the windows this buffer completes, then let Pipecat's state machine take them.
@@ -151,7 +152,8 @@ class CallVad(SileroVADAnalyzer):
         for start in range(0, whole, 2 * WINDOW):
             self._scores.append(await self._score(audio[start : start + 2 * WINDOW]))
         self._unscored = audio[whole:]
-        return self._run_analyzer(buffer)
+        self.state = self._run_analyzer(buffer)
+        return self.state
 
     async def _score(self, window: bytes) -> float:
         self._silent_windows = self._silent_windows + 1 if mean_power(window) < SILENCE_POWER else 0

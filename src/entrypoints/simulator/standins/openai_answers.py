@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from entrypoints.simulator.standins.pacing import INSTANT, Pacing, speech_pieces
 from entrypoints.simulator.standins.server import Send
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
 
 SAMPLE_RATE = 24_000  # what OpenAI's `pcm` speech is
 _ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
-_FIRST_CHUNK = SAMPLE_RATE * 2 // 10  # 100 ms of speech goes out at once
-_CHUNK = SAMPLE_RATE * 2  # then the rest, a second at a time
 _PEAK = 32767 * 10 ** (-12 / 20)  # -12 dBFS
 _FADE = SAMPLE_RATE * 5 // 1000  # 5 ms
 
@@ -139,14 +138,10 @@ async def transcription_answer(send: Send, form: dict[str, Any], text: str, seco
     await respond(send, 200, answer)
 
 
-async def speech_answer(send: Send, seconds: float) -> None:
+async def speech_answer(send: Send, seconds: float, pacing: Pacing = INSTANT) -> None:
     pcm = speech_pcm(round(seconds * SAMPLE_RATE))
     await start_response(send, 200, "audio/pcm")
-    await send({"type": "http.response.body", "body": pcm[:_FIRST_CHUNK], "more_body": True})
-    for at in range(_FIRST_CHUNK, len(pcm), _CHUNK):
-        await asyncio.sleep(0)
-        await send({"type": "http.response.body", "body": pcm[at : at + _CHUNK], "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+    await speech_pieces(send, pcm, pacing)
 
 
 @functools.lru_cache(maxsize=256)

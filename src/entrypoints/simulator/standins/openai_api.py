@@ -11,6 +11,7 @@ In tests::
         oa.fail("chat", status=500, times=2)           # then normal answers again
         oa.hang("speech")                              # hold every speech until reset()/stop()
         oa.latency("transcriptions", 0.3)              # a provider's own time, before each answer
+        oa.pace(PACED)                                 # every service paced like a real one (pacing.py)
         client = openai.AsyncOpenAI(base_url=oa.url, api_key="sk-test")
         ...
         first = await oa.wait_for("chat")             # from async test code, while the agent runs
@@ -20,6 +21,7 @@ As a process (for benchmarks and manual runs)::
 
     python -m entrypoints.simulator.standins.openai_api --port 8767 \
         [--latency-llm S --latency-stt S --latency-tts S] [--transcript TEXT] [--reply TEXT] [--api-key KEY]
+        [--paced]
 
 Operations (the names used by `fail`, `hang`, `latency` and `RecordedRequest.operation`):
 `chat` POST `/v1/chat/completions` (SSE chunks when `stream` is true, else a `chat.completion`),
@@ -52,6 +54,7 @@ from entrypoints.simulator.standins.openai_answers import (
     transcription_answer,
     wav_seconds,
 )
+from entrypoints.simulator.standins.pacing import INSTANT, PACED, Pacing
 from entrypoints.simulator.standins.server import Receive, Scope, Send, StandInServer, read_request
 
 __all__ = [
@@ -102,10 +105,12 @@ class OpenAIStandIn(StandInServer):
         default_transcript: str = "Hello, I have a question.",
         seconds_per_char: float = 0.06,
         latencies: Mapping[Operation, float] | None = None,
+        pacing: Pacing = INSTANT,
     ) -> None:
         super().__init__(host, port)
         self._api_key = api_key
         self._defaults = (default_reply, default_transcript, seconds_per_char, dict(latencies or {}))
+        self._pacing = pacing
         self.reset()
 
     # -- configuration --------------------------------------------------------------------------
@@ -115,14 +120,22 @@ class OpenAIStandIn(StandInServer):
         with self._lock:
             self.default_reply, self.default_transcript, self.seconds_per_char, latencies = self._defaults
             self.reply_fn: ReplyFn | None = None  # consulted when no reply is scripted
-            self.chunk_interval = 0.0  # seconds between streamed chat chunks
+            self.pacing = self._pacing
+            self.chunk_interval = self.pacing.chunk_interval  # seconds between streamed chat chunks
             self.requests: list[RecordedRequest] = []
             self._replies: deque[Reply] = deque()
             self._transcripts: deque[str] = deque()
             self._forced: dict[str, list[_Forced]] = {}
-            self._latency: dict[Operation, float] = dict(latencies)
+            self._latency: dict[Operation, float] = {**self.pacing.latencies, **latencies}
             old, self._release = self._release, asyncio.Event()
         self._in_loop(old.set)
+
+    def pace(self, pacing: Pacing) -> None:
+        """Answer at `pacing` (`PACED`: like real services) until `reset()` (back to the constructor's)."""
+        with self._lock:
+            self.pacing = pacing
+            self.chunk_interval = pacing.chunk_interval
+            self._latency.update(pacing.latencies)
 
     def script_reply(self, text: str | None = None, tool_calls: Iterable[ToolCall] = ()) -> None:
         """Queue the answer to a coming chat request (FIFO; then `reply_fn`, then `default_reply`)."""
@@ -220,7 +233,7 @@ class OpenAIStandIn(StandInServer):
             await transcription_answer(send, body, text, audio_seconds or 0.0)
         else:
             await self._delay(operation)
-            await speech_answer(send, audio_seconds or 0.0)
+            await speech_answer(send, audio_seconds or 0.0, self.pacing)
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         if self._api_key is None:
@@ -264,13 +277,15 @@ class OpenAIStandIn(StandInServer):
 def main(argv: list[str] | None = None) -> None:
     parser = OpenAIStandIn.command_line("A local stand-in for the OpenAI HTTP API.", port=8767)
     parser.add_argument("--api-key", default=None, help="require this bearer key (any key when absent)")
-    parser.add_argument("--latency-llm", type=float, default=0.0, help="seconds before each chat answer")
-    parser.add_argument("--latency-stt", type=float, default=0.0, help="seconds before each transcript")
-    parser.add_argument("--latency-tts", type=float, default=0.0, help="seconds before each speech answer")
+    parser.add_argument("--latency-llm", type=float, default=None, help="seconds before each chat answer")
+    parser.add_argument("--latency-stt", type=float, default=None, help="seconds before each transcript")
+    parser.add_argument("--latency-tts", type=float, default=None, help="seconds before each speech answer")
     parser.add_argument("--transcript", default="Hello, I have a question.", help="every transcript")
     parser.add_argument("--reply", default="I hear you.", help="every chat reply")
     parser.add_argument("--seconds-per-char", type=float, default=0.06, help="speech length per character")
+    parser.add_argument("--paced", action="store_true", help="answer like real services (pacing.PACED)")
     args = parser.parse_args(argv)
+    latencies = {"chat": args.latency_llm, "transcriptions": args.latency_stt, "speech": args.latency_tts}
     standin = OpenAIStandIn(
         args.host,
         args.port,
@@ -278,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
         default_reply=args.reply,
         default_transcript=args.transcript,
         seconds_per_char=args.seconds_per_char,
-        latencies={"chat": args.latency_llm, "transcriptions": args.latency_stt, "speech": args.latency_tts},
+        latencies={k: v for k, v in latencies.items() if v is not None},  # type: ignore[misc]
+        pacing=PACED if args.paced else INSTANT,
     )
     standin.serve_forever()
 

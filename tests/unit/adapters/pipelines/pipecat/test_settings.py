@@ -11,7 +11,7 @@ from adapters.pipelines.pipecat.settings import (
     PipecatSettings,
     render_template,
 )
-from domain.agents import AgentDefinition
+from domain.agents import AgentDefinition, InvalidDefinitionError
 from domain.close_policy import AgentMisconfiguredError, CloseCode
 
 ENV = {"OPENAI_API_KEY": "sk-live-secret", "DG_KEY": "dg-secret"}
@@ -122,3 +122,36 @@ def test_keys_never_print() -> None:
 
 def test_render_template_leaves_other_braces_alone() -> None:
     assert render_template("{a} {{ b }} {{c", {"b": 2}) == "{a} 2 {{c"
+
+
+def test_turn_settings_default_to_silence() -> None:
+    settings = read()
+    assert (settings.turn_detection, settings.turn_fallback_secs, settings.backchannel_max_secs) == (
+        "silence",
+        1.5,
+        0.3,
+    )
+    smart = read(turn_detection="smart_turn", turn_fallback_secs=2, backchannel_max_secs=0)
+    assert (smart.turn_detection, smart.turn_fallback_secs, smart.backchannel_max_secs) == (
+        "smart_turn",
+        2.0,
+        0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"turn_detection": "model"}, "turn_detection"),
+        ({"turn_fallback_secs": 0}, "turn_fallback_secs"),
+        ({"backchannel_max_secs": 9}, "backchannel_max_secs"),
+    ],
+)
+def test_bad_turn_settings_are_refused_naming_the_key(settings: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidDefinitionError) as refused:  # when the agent is saved: a 422
+        definition(**settings)
+    assert refused.value.field == field
+    stored = AgentDefinition(engine="pipecat", settings={**definition().settings, **settings})
+    with pytest.raises(AgentMisconfiguredError) as at_call_time:  # stored before the check: 1011
+        PipecatSettings.from_definition(stored, {}, ENV)
+    assert f"Invalid agent definition: {field}:" in at_call_time.value.close.reason
