@@ -30,7 +30,8 @@ def normalize_cloudonix_domain(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    domain = value.strip().rstrip(".").strip().lower()  # `acme..` is `acme`: normalising twice changes nothing
+    # `acme..` is `acme`: normalising twice changes nothing
+    domain = value.strip().rstrip(".").strip().lower()
     if not domain or "." in domain:
         return domain
     return domain + CLOUDONIX_SUFFIX
