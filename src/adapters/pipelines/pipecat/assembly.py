@@ -39,6 +39,7 @@ from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.transport import CallInput, CallOutput
 from adapters.pipelines.pipecat.vad import CallVad, SileroBatch
 from application.ports.live_call import ActiveCall
+from application.ports.tracing import NO_TRACER, Tracer
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class EngineParts:
     vad: SileroBatch
     http: SharedHttp
     speech: SpeechCache
+    tracer: Tracer = NO_TRACER
 
 
 class CallHooks(Protocol):

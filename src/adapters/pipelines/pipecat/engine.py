@@ -32,17 +32,18 @@ from adapters.pipelines.pipecat.settings import PipecatSettings
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.vad import SileroBatch, silero_session
 from application.ports.live_call import AgentPipeline, AgentSession, CallJournal
+from application.ports.tracing import NO_TRACER, Tracer
 from domain.agents import AgentDefinition
 
 
 class PipecatPipeline(AgentPipeline):
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: dict[str, str] | None = None, tracer: Tracer = NO_TRACER) -> None:
         route_pipecat_logs()
         self.vad = SileroBatch(silero_session())  # loaded now, not on the event loop during a call
         self._environ = environ
         self.http = SharedHttp()
         self.speech = SpeechCache(self.http)
-        self._parts = EngineParts(vad=self.vad, http=self.http, speech=self.speech)
+        self._parts = EngineParts(vad=self.vad, http=self.http, speech=self.speech, tracer=tracer)
 
     def prepare(
         self, definition: AgentDefinition, context: dict[str, Any], journal: CallJournal
