@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from adapters.cloudonix.transfers import TransferCallbacks, TransferResult, payload_from_form_or_json
+from application import log_context
 from application.ports.live_call import CallControlError, HangupReport, ProviderCallRef, ProviderSessions
 from domain.masking import mask_phone
 
@@ -102,7 +103,7 @@ class HttpxCloudonixSessions(ProviderSessions):
         return False
 
     async def hang_up(self, call: ProviderCallRef) -> HangupReport:
-        with call.trace.child(HANGUP_SPAN) as span:
+        with call.trace.child(HANGUP_SPAN) as span, log_context.bound(trace_id=span.trace_id):
             try:
                 report = await self._hang_up(call)
             except CallControlError as exc:
@@ -139,7 +140,7 @@ class HttpxCloudonixSessions(ProviderSessions):
         )
 
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
-        with call.trace.child(TRANSFER_SPAN) as span:
+        with call.trace.child(TRANSFER_SPAN) as span, log_context.bound(trace_id=span.trace_id):
             try:
                 await self._transfer(call, destination)
             except CallControlError as exc:

@@ -159,10 +159,16 @@ STEP_SPANS = {"stt": "agent_stream.stt", "llm": "agent_stream.llm", "tts": "agen
 def turn_span(turn: _Turn, first_audio: float, figures: dict[str, Any]) -> FinishedSpan:
     """A turn as a span, from the caller going quiet to the agent's first audio, with a child per
     service: from its request to its first byte (the time-to-first-byte figure, ending when it
-    reached the output)."""
+    reached the output; Pipecat starts the transcription's clock at the VAD's own end of speech, a
+    few ms before ours, so a child starts no earlier than its turn)."""
     waits = {"stt": turn.stt, "llm": turn.llm_first_token, "tts": turn.tts_first_byte}
     steps = tuple(
-        FinishedSpan(STEP_SPANS[kind], arrived - wait, arrived, {"agent_stream.ttfb_ms": round(wait * 1000)})
+        FinishedSpan(
+            STEP_SPANS[kind],
+            max(arrived - wait, turn.speech_end),
+            arrived,
+            {"agent_stream.ttfb_ms": round(wait * 1000)},
+        )
         for kind, arrived in turn.arrived.items()
         if (wait := waits[kind]) is not None
     )
