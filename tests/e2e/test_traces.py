@@ -10,7 +10,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -218,12 +218,10 @@ async def test_a_refused_handshake_marks_the_trace_as_an_error(
 
 
 @pytest.fixture
-async def pc_traced(
-    traced_tenants: TenantFactory, cloudonix: CloudonixStandIn, oa: OpenAIStandIn
-) -> AsyncIterator[Tenant]:
+async def pc_traced(traced_tenants: TenantFactory, cloudonix: CloudonixStandIn, oa: OpenAIStandIn) -> Tenant:
     created = await traced_tenants.create(definition=agent(oa.url))
     cloudonix.add_domain(created.domain, created.token, sessions={"S-pc-trace"})
-    yield created
+    return created
 
 
 async def test_a_pipecat_turn_is_a_span_with_its_stt_llm_and_tts(
