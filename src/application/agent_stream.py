@@ -21,6 +21,7 @@ from application.ports.repositories import (
     WorkflowRunRepository,
 )
 from application.ports.system import CallMetrics, Clock, RunNumbers
+from application.ports.tracing import NO_TRACER, Tracer, TraceSpan
 from application.providers import CallOpener, ProviderRegistry
 from application.run_journal import RunJournal, store_end
 from domain.agents import Workflow, month_start, quota_allows
@@ -45,6 +46,8 @@ from domain.workflow_run import EndReason, RunState, WorkflowRun, run_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CALL_SPAN = "agent_stream.call"  # the stream's root span, accept to close; the run keeps its trace id
+SESSION_SPAN = "agent_stream.session"  # the agent on the live call (its turns are spans under it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,7 @@ class AgentStream:
         instance: ThisInstance,
         lookup_guard: LookupFailureWindow,
         metrics: CallMetrics,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._routes = routes
         self._runs = runs
@@ -107,11 +111,18 @@ class AgentStream:
         self._guard = lookup_guard
         self._live_calls = instance.live_calls
         self._metrics = metrics
+        self._tracer = tracer
         self._monotonic = clock.monotonic
 
     async def execute(self, command: AgentStreamCommand, socket: CallSocket) -> Close:
         """Run the stream to its end; returns the close the socket must get (already on the run)."""
-        close = await self._execute(command, socket, accepted_at=self._monotonic())
+        accepted_at = self._monotonic()
+        with (
+            self._tracer.span(CALL_SPAN, {"agent_stream.provider": str(command.request.provider)}) as span,
+            log_context.bound(trace_id=span.trace_id),
+        ):
+            close = await self._execute(command, socket, accepted_at)
+            _close_span(span, close)
         self._metrics.stream_ended(close.code)
         return close
 
@@ -227,6 +238,7 @@ class AgentStream:
             gathered_context={"call_id": request.call_id},
             logs={"inbound_webhook": {"domain": request.domain}},
             instance_id=self._life.identity.instance_id,
+            trace_id=self._tracer.current().trace_id,
         )
         run.start(run.created_at)  # 6: stored once, already running (one write less per call)
         try:
@@ -255,6 +267,9 @@ class AgentStream:
             session = pipeline.prepare(workflow.definition, dict(run.initial_context), journal)
 
         journal = RunJournal(self._runs, run)
+        self._tracer.current().set_attributes(
+            {"agent_stream.run": run.name, "agent_stream.engine": workflow.definition.engine}
+        )
         try:
             pipeline = self._pipelines.get(workflow.definition.engine)
             call = await opener.open(socket, command.request, workflow, run, on_start=prepare)  # 7
@@ -274,7 +289,8 @@ class AgentStream:
                 )
                 if run.id is not None:
                     self._live_calls.register(run.id, call)
-                outcome = await session.run(call)  # 8
+                with self._tracer.span(SESSION_SPAN):
+                    outcome = await session.run(call)  # 8
                 if call.ended_by is not None:  # ended through call control, from in or outside
                     outcome.end_reason = call.ended_by
                     outcome.close = outcome.close or call.closed_with  # the run says what the socket got
@@ -329,6 +345,7 @@ class AgentStream:
             log.warning("run_end_not_stored", extra={"error": str(exc)[:200]})
         else:
             self._life.drop_run(run, stored=True)
+        self._tracer.current().set_attributes({"agent_stream.end_reason": str(run.end_reason)})
         log.info(
             "call_ended",
             extra={
@@ -350,6 +367,12 @@ class AgentStream:
             },
         )
         return refusal.close
+
+
+def _close_span(span: TraceSpan, close: Close) -> None:
+    span.set_attributes({"agent_stream.close_code": int(close.code)})
+    if close.code != NORMAL_CLOSE.code:
+        span.fail(f"{int(close.code)} {close.reason}")
 
 
 def _check_quota(route: CallRoute) -> None:

@@ -17,6 +17,7 @@ from application.ports.live_call import (
     ProviderSessions,
 )
 from application.ports.repositories import TelephonyConfigRepository
+from application.ports.tracing import NO_TRACER, Tracer, TraceSpan
 from application.providers import CallOpener
 from domain.agents import Workflow
 from domain.close_policy import (
@@ -35,6 +36,8 @@ from domain.workflow_run import WorkflowRun
 
 log = logging.getLogger(__name__)
 
+HANDSHAKE_SPAN = "agent_stream.handshake"  # `connected`, `start`, the configuration and the validation
+VALIDATE_SPAN = "cloudonix.validate"
 MAX_EARLY_MESSAGES = 256  # kept while the session is validated (5 s of media); then reading waits
 
 
@@ -46,12 +49,14 @@ class CloudonixHandshake(CallOpener):
         calls: CallFactory,
         reader: HandshakeReader,
         handshake_timeout: float,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._configs = configs
         self._sessions = sessions
         self._calls = calls
         self._reader = reader
         self._timeout = handshake_timeout
+        self._tracer = tracer
 
     async def open(
         self,
@@ -60,6 +65,19 @@ class CloudonixHandshake(CallOpener):
         workflow: Workflow,
         run: WorkflowRun,
         on_start: Callable[[StreamStart], None] | None = None,
+    ) -> ActiveCall:
+        call_span = self._tracer.current()  # the call's: its provider requests are traced under it
+        with self._tracer.span(HANDSHAKE_SPAN):
+            return await self._open(socket, request, workflow, run, on_start, call_span)
+
+    async def _open(
+        self,
+        socket: CallSocket,
+        request: AgentStreamRequest,
+        workflow: Workflow,
+        run: WorkflowRun,
+        on_start: Callable[[StreamStart], None] | None,
+        call_span: TraceSpan,
     ) -> ActiveCall:
         # 1-2. With a Domain on the URL, the configuration is checked before any event is read.
         # A Domain that names nothing (`Domain=.`) counts as none: `start`'s accountSid names it.
@@ -81,6 +99,7 @@ class CloudonixHandshake(CallOpener):
             session=start.session,
             bearer_token=config.bearer_token,
             caller_id=start.called_number,  # a transfer's new leg shows the number the caller dialled
+            trace=call_span,
         )
         valid, early = await self._validate_watching(socket, ref)
         if not valid:
@@ -98,7 +117,7 @@ class CloudonixHandshake(CallOpener):
         sends meanwhile (media, even `stop`) is kept for the call, in order; a socket, once
         closed, keeps answering `None`, so the call sees a close that came with the answer."""
         early: deque[str | bytes] = deque()
-        validation = asyncio.ensure_future(self._sessions.validate(ref))
+        validation = asyncio.ensure_future(self._validate(ref))
         reading: asyncio.Future[str | bytes | None] | None = None
         try:
             while len(early) < MAX_EARLY_MESSAGES:
@@ -120,6 +139,13 @@ class CloudonixHandshake(CallOpener):
                 validation.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await validation
+
+    async def _validate(self, ref: ProviderCallRef) -> bool:
+        with self._tracer.span(VALIDATE_SPAN) as span:
+            valid = await self._sessions.validate(ref)
+            if not valid:
+                span.fail("session validation failed")
+            return valid
 
     async def _config(self, organization_id: int, domain: str) -> TelephonyConfig:
         config = await self._configs.find_by_domain(organization_id, Provider.CLOUDONIX, domain)

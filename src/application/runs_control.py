@@ -141,7 +141,7 @@ class CallControl:
         if holder is None or holder == self._instance_id:
             self._local.act(request)
             return
-        with log_context.bound(run_id=run.name):
+        with log_context.bound(run_id=run.name, trace_id=run.trace_id):
             log.info("call_control_forwarded", extra={"action": str(action), "holder": holder})
         if await self._channel.ask(holder, request) is ControlAnswer.NOT_LIVE:
             raise CallNotLiveError(run.id)
@@ -164,7 +164,7 @@ class HangUpRun:
         has no live call, `HolderUnavailableError` when the instance holding it did not answer."""
         run = await self._get_run.execute(organization_id, run_id)
         await self._control.request(run, ControlAction.HANGUP)
-        with log_context.bound(run_id=run.name):
+        with log_context.bound(run_id=run.name, trace_id=run.trace_id):
             log.info("call_control_requested", extra={"action": "hangup"})
         return ControlRequested(run, "hangup")
 
@@ -179,6 +179,6 @@ class TransferRun:
         target = transfer_destination(destination)
         run = await self._get_run.execute(organization_id, run_id)
         await self._control.request(run, ControlAction.TRANSFER, target)
-        with log_context.bound(run_id=run.name):
+        with log_context.bound(run_id=run.name, trace_id=run.trace_id):
             log.info("call_control_requested", extra={"action": "transfer"})
         return ControlRequested(run, "transfer", target)

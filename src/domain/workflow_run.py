@@ -119,6 +119,7 @@ class WorkflowRun(Stored):
     close_code: int | None = None
     close_reason: str | None = None
     instance_id: str | None = None
+    trace_id: str | None = None  # the call's OpenTelemetry trace (32 hex digits), when tracing is on
     id: int | None = None
 
     def _move(self, target: RunState) -> None:

@@ -123,6 +123,7 @@ class Settings:
     db_timeout: float = 5.0
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     instance_name: str = ""  # where this instance runs (host:port), set by `serve` and `demo`
+    tracing: bool = False  # OpenTelemetry spans exported over OTLP (`tracing_enabled`)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -185,11 +186,23 @@ class Settings:
                 _positive,
                 "a positive number of seconds",
             ),
+            tracing=tracing_enabled(env),
         )
 
     @property
     def embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def tracing_enabled(environ: Mapping[str, str]) -> bool:
+    """Traces are exported when the standard OTLP endpoint variable is set (the general one or the
+    traces one), unless `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` says otherwise."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
+    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    return any(environ.get(name, "").strip() for name in endpoints)
 
 
 def instance_name(port: int) -> str:

@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from adapters.cloudonix.transfers import TransferCallbacks, TransferResult, payload_from_form_or_json
+from application import log_context
 from application.ports.live_call import CallControlError, HangupReport, ProviderCallRef, ProviderSessions
 from domain.masking import mask_phone
 
@@ -43,6 +44,8 @@ MOVE_OK = frozenset({200, 202})
 MAX_RETRY_AFTER = 10.0
 TRANSFER_PROMPT = "Connecting your call."
 TRANSFER_RESULT_PATH = "/api/v1/telephony/cloudonix/transfer-result/"
+HANGUP_SPAN = "cloudonix.hangup"  # under the call's root span (`ProviderCallRef.trace`)
+TRANSFER_SPAN = "cloudonix.transfer"
 
 
 def _no_metrics(operation: str, status: str, seconds: float) -> None:
@@ -100,6 +103,18 @@ class HttpxCloudonixSessions(ProviderSessions):
         return False
 
     async def hang_up(self, call: ProviderCallRef) -> HangupReport:
+        with call.trace.child(HANGUP_SPAN) as span, log_context.bound(trace_id=span.trace_id):
+            try:
+                report = await self._hang_up(call)
+            except CallControlError as exc:
+                if exc.report is not None:
+                    span.set_attributes(_report_attributes(exc.report))
+                span.fail(str(exc))
+                raise
+            span.set_attributes(_report_attributes(report))
+            return report
+
+    async def _hang_up(self, call: ProviderCallRef) -> HangupReport:
         reply = _Reply(status=None, error="not_attempted")
         for attempt in range(1, self._retries + 1):
             reply = await self._send("hangup", "DELETE", _session_path(call), call)
@@ -125,6 +140,14 @@ class HttpxCloudonixSessions(ProviderSessions):
         )
 
     async def transfer(self, call: ProviderCallRef, destination: str) -> None:
+        with call.trace.child(TRANSFER_SPAN) as span, log_context.bound(trace_id=span.trace_id):
+            try:
+                await self._transfer(call, destination)
+            except CallControlError as exc:
+                span.fail(str(exc))
+                raise
+
+    async def _transfer(self, call: ProviderCallRef, destination: str) -> None:
         if self._transfers is None:
             raise CallControlError("Cloudonix transfers need a transfer callback registry")
         conference = f"transfer-{call.session}"
@@ -295,6 +318,16 @@ def _cause(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
         return "connection_lost"
     return type(exc).__name__
+
+
+def _report_attributes(report: HangupReport) -> dict[str, int | bool]:
+    attributes: dict[str, int | bool] = {
+        "cloudonix.hung_up": report.hung_up,
+        "cloudonix.attempts": report.attempts,
+    }
+    if report.last_status is not None:
+        attributes["http.response.status_code"] = report.last_status
+    return attributes
 
 
 def _retryable(reply: _Reply) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from application.ports.tracing import NO_SPAN, TraceSpan
 from domain.agents import AgentDefinition
 from domain.close_policy import Close
 from domain.stream_events import InboundEvent, StreamStart
@@ -38,12 +39,15 @@ class ProviderCallRef:
 
     `caller_id` is the number an outgoing leg (a transfer's destination call) presents; Cloudonix
     requires one, and the call's own called number (a DNID of the domain) is the natural choice.
+    `trace` is the call's root span: the provider's hang-up and transfer requests are traced under
+    it, whichever task (the agent's, an operator's) asks for them.
     """
 
     domain: str
     session: str
     bearer_token: SecretStr = field(repr=False)
     caller_id: str | None = None
+    trace: TraceSpan = field(default=NO_SPAN, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

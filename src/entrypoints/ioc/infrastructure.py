@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 from dishka import Provider, Scope, alias, from_context, provide
@@ -25,6 +25,7 @@ from application.ports.call_control import CallControlChannel
 from application.ports.live_call import AgentPipeline, ProviderSessions
 from application.ports.repositories import TelephonyConfigRepository
 from application.ports.system import CallMetrics, Clock, RunNumbers
+from application.ports.tracing import NO_TRACER, Tracer
 from application.providers import ProviderRegistry
 from application.runs_control import CallControl, CallControlTasks, LocalCallControl
 from domain.lookup_guard import LookupFailureWindow
@@ -115,6 +116,7 @@ class InfraProvider(Provider):
         configs: TelephonyConfigRepository,
         sessions: ProviderSessions,
         metrics: PrometheusMetrics,
+        tracer: Tracer,
     ) -> ProviderRegistry:
         cloudonix = CloudonixHandshake(
             configs,
@@ -122,14 +124,28 @@ class InfraProvider(Provider):
             TwilioFramedCalls(on_bad_frame=metrics.bad_frame),
             TwilioHandshakeReader(),
             handshake_timeout=settings.handshake_timeout,
+            tracer=tracer,
         )
         return ProviderRegistry({TelephonyProvider.CLOUDONIX.value: cloudonix})
 
     @provide
-    async def provide_pipelines(self) -> AsyncIterator[PipelineRegistry]:
+    async def provide_pipelines(self, tracer: Tracer) -> AsyncIterator[PipelineRegistry]:
         engines: dict[str, AgentPipeline] = {"linetest": LineTestPipeline()}
         if pipecat_available():  # the optional extra: `pip install 'agent-stream[pipecat]'`
-            engines["pipecat"] = build_pipecat_pipeline()
+            engines["pipecat"] = build_pipecat_pipeline(tracer)
         registry = PipelineRegistry(engines)
         yield registry
         await registry.aclose()
+
+    @provide
+    def provide_tracer(self, settings: Settings) -> Iterator[Tracer]:
+        """OpenTelemetry over OTLP when the standard variables ask for it; else the no-op tracer,
+        and the SDK is never imported."""
+        if not settings.tracing:
+            yield NO_TRACER
+            return
+        from adapters.system.tracing import otlp_tracer
+
+        tracer, shutdown = otlp_tracer()
+        yield tracer
+        shutdown()  # exports what is still queued

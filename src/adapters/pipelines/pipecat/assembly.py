@@ -50,6 +50,7 @@ from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.transport import CallInput, CallOutput
 from adapters.pipelines.pipecat.vad import CallVad, SileroBatch
 from application.ports.live_call import ActiveCall
+from application.ports.tracing import NO_TRACER, Tracer
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class EngineParts:
     http: SharedHttp
     speech: SpeechCache
     smart_turn: SmartTurnModels
+    tracer: Tracer = NO_TRACER
 
 
 class CallHooks(Protocol):

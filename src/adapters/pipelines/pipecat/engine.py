@@ -36,11 +36,12 @@ from adapters.pipelines.pipecat.smart_turn import smart_turn_models
 from adapters.pipelines.pipecat.speech_cache import SpeechCache
 from adapters.pipelines.pipecat.vad import SileroBatch, silero_session
 from application.ports.live_call import AgentPipeline, AgentSession, CallJournal
+from application.ports.tracing import NO_TRACER, Tracer
 from domain.agents import AgentDefinition
 
 
 class PipecatPipeline(AgentPipeline):
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: dict[str, str] | None = None, tracer: Tracer = NO_TRACER) -> None:
         route_pipecat_logs()
         self.vad = SileroBatch(silero_session())  # loaded now, not on the event loop during a call
         self._environ = environ
@@ -48,7 +49,7 @@ class PipecatPipeline(AgentPipeline):
         self.speech = SpeechCache(self.http)
         self.smart_turn = smart_turn_models()  # loaded when an agent first asks for it
         self._parts = EngineParts(
-            vad=self.vad, http=self.http, speech=self.speech, smart_turn=self.smart_turn
+            vad=self.vad, http=self.http, speech=self.speech, smart_turn=self.smart_turn, tracer=tracer
         )
 
     def prepare(

@@ -20,6 +20,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 
 from application.ports.live_call import CallJournal
 from application.ports.repositories import StorageError
+from application.ports.tracing import NO_SPAN, FinishedSpan, TraceSpan
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +92,7 @@ class _Turn:
     stt: float | None = None
     llm_first_token: float | None = None
     tts_first_byte: float | None = None
+    arrived: dict[str, float] = field(default_factory=dict)  # when each figure reached the output
     recorded: bool = False
     at: str = field(default_factory=_now_iso)
 
@@ -101,8 +103,9 @@ class TurnRecorder:
     Pipecat observer: an observer is handed every frame of every call through a queue and a task.
     """
 
-    def __init__(self, journal: JournalWriter, vad_stop_secs: float) -> None:
+    def __init__(self, journal: JournalWriter, vad_stop_secs: float, trace: TraceSpan = NO_SPAN) -> None:
         self._journal = journal
+        self._trace = trace  # the call's session span: each turn becomes a span under it
         self._vad_stop_secs = vad_stop_secs
         self.turn: _Turn | None = None
         self._names: dict[str, str] = {}
@@ -128,19 +131,46 @@ class TurnRecorder:
             turn.llm_first_token = value
         elif kind == "tts" and turn.tts_first_byte is None:
             turn.tts_first_byte = value
+        else:
+            return
+        turn.arrived[kind] = time.monotonic()
 
     def first_audio(self, at: float) -> None:
         turn = self.turn
         if turn is None or turn.recorded:
             return
         turn.recorded = True
-        self._journal.record(
-            "turns",
-            {
-                "at": turn.at,
-                "stt_ms": _ms(turn.stt),
-                "llm_first_token_ms": _ms(turn.llm_first_token),
-                "tts_first_byte_ms": _ms(turn.tts_first_byte),
-                "voice_to_voice_ms": _ms(at - turn.speech_end),
-            },
+        figures = {
+            "at": turn.at,
+            "stt_ms": _ms(turn.stt),
+            "llm_first_token_ms": _ms(turn.llm_first_token),
+            "tts_first_byte_ms": _ms(turn.tts_first_byte),
+            "voice_to_voice_ms": _ms(at - turn.speech_end),
+        }
+        self._journal.record("turns", figures)
+        if self._trace is not NO_SPAN:
+            self._trace.record(turn_span(turn, at, figures))
+
+
+TURN_SPAN = "agent_stream.turn"
+STEP_SPANS = {"stt": "agent_stream.stt", "llm": "agent_stream.llm", "tts": "agent_stream.tts"}
+
+
+def turn_span(turn: _Turn, first_audio: float, figures: dict[str, Any]) -> FinishedSpan:
+    """A turn as a span, from the caller going quiet to the agent's first audio, with a child per
+    service: from its request to its first byte (the time-to-first-byte figure, ending when it
+    reached the output; Pipecat starts the transcription's clock at the VAD's own end of speech, a
+    few ms before ours, so a child starts no earlier than its turn)."""
+    waits = {"stt": turn.stt, "llm": turn.llm_first_token, "tts": turn.tts_first_byte}
+    steps = tuple(
+        FinishedSpan(
+            STEP_SPANS[kind],
+            max(arrived - wait, turn.speech_end),
+            arrived,
+            {"agent_stream.ttfb_ms": round(wait * 1000)},
         )
+        for kind, arrived in turn.arrived.items()
+        if (wait := waits[kind]) is not None
+    )
+    attributes = {f"agent_stream.{k}": v for k, v in figures.items() if v is not None and k != "at"}
+    return FinishedSpan(TURN_SPAN, turn.speech_end, first_audio, attributes, steps)

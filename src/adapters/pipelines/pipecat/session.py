@@ -93,7 +93,7 @@ class Conversation:
         self._failure: str | None = None
         self._failing = False
         self._heard = HeardContext()
-        self._recorder = TurnRecorder(journal, settings.vad_stop_secs)
+        self._recorder = TurnRecorder(journal, settings.vad_stop_secs, parts.tracer.current())
         self._playback = Playback(call, self._turn_ended)
         self._playback.on_first_audio = self._recorder.first_audio
         self._worker: PipelineWorker | None = None  # built once the greeting plays

@@ -106,6 +106,7 @@ def workflow_run_values(run: WorkflowRun) -> dict[str, Any]:
         "close_code": run.close_code,
         "close_reason": run.close_reason,
         "instance_id": run.instance_id,
+        "trace_id": run.trace_id,
     }
 
 
@@ -128,6 +129,7 @@ def workflow_run_from_row(row: WorkflowRunRow) -> WorkflowRun:
         close_code=row.close_code,
         close_reason=row.close_reason,
         instance_id=row.instance_id,
+        trace_id=row.trace_id,
         id=row.id,
     )
 

@@ -224,6 +224,13 @@ class Run(Struct):
     ]
     close_code: Annotated[int | None, Meta(description="The WebSocket close code.", examples=[1000])]
     close_reason: Annotated[str | None, Meta(examples=[""])]
+    trace_id: Annotated[
+        str | None,
+        Meta(
+            description="The call's OpenTelemetry trace id (32 hex digits); null when tracing is off.",
+            examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
+        ),
+    ] = None
 
     @classmethod
     def of(cls, run: WorkflowRun) -> Run:
