@@ -106,6 +106,7 @@ def workflow_run_values(run: WorkflowRun) -> dict[str, Any]:
         "close_code": run.close_code,
         "close_reason": run.close_reason,
         "instance_id": run.instance_id,
+        "disposition": run.disposition,
     }
 
 
@@ -128,6 +129,7 @@ def workflow_run_from_row(row: WorkflowRunRow) -> WorkflowRun:
         close_code=row.close_code,
         close_reason=row.close_reason,
         instance_id=row.instance_id,
+        disposition=row.disposition,
         id=row.id,
     )
 
@@ -142,4 +144,5 @@ def end_values(run: WorkflowRun) -> dict[str, Any]:
         "end_reason": run.end_reason,
         "close_code": run.close_code,
         "close_reason": run.close_reason,
+        "disposition": run.disposition,
     }
