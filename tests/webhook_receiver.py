@@ -70,7 +70,7 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[WebhookReceiv
     receiver_box["r"] = WebhookReceiver(
         f"http://127.0.0.1:{server.server_address[1]}/hooks", list(answers or [])
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield receiver_box["r"]
