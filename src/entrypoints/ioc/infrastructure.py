@@ -24,9 +24,9 @@ from application.instance_tasks import InstanceTasks
 from application.live_calls import LiveCallRegistry
 from application.ports.call_control import CallControlChannel
 from application.ports.live_call import AgentPipeline, ProviderSessions
-from application.ports.repositories import TelephonyConfigRepository
+from application.ports.repositories import TelephonyConfigRepository, WorkflowRunRepository
 from application.ports.system import CallMetrics, Clock, RunNumbers
-from application.ports.webhooks import RunDocuments, WebhookSender
+from application.ports.webhooks import RunDocuments, WebhookOutbox, WebhookSecrets, WebhookSender
 from application.providers import ProviderRegistry
 from application.runs_control import CallControl, CallControlTasks, LocalCallControl
 from application.webhooks import WebhookDeliveries
@@ -108,7 +108,18 @@ class InfraProvider(Provider):
     instance_life = provide(InstanceLife)
     instance_tasks = provide(InstanceTasks)
     run_documents = provide(RunJson, provides=RunDocuments)
-    webhook_deliveries = provide(WebhookDeliveries)
+
+    @provide
+    def provide_webhook_deliveries(
+        self,
+        outbox: WebhookOutbox,
+        secrets: WebhookSecrets,
+        runs: WorkflowRunRepository,
+        sender: WebhookSender,
+        documents: RunDocuments,
+        clock: Clock,
+    ) -> WebhookDeliveries:
+        return WebhookDeliveries(outbox, secrets, runs, sender, documents, clock)
 
     @provide
     def provide_webhook_policy(self, settings: Settings) -> WebhookPolicy:
