@@ -17,6 +17,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from application.failure_log import FailureLog
 from application.management import GetAgent
 from application.ports.repositories import StorageError, WorkflowRunRepository
 from application.ports.system import Clock
@@ -81,14 +82,19 @@ class WebhookDeliveries:
         self._documents = documents
         self._clock = clock
         self._jitter = jitter
+        self._failures = FailureLog(log, "webhook_outbox_unavailable", "webhook_outbox_recovered")
 
     async def run(self, every: float = POLL_SECONDS) -> None:
         """Deliver what is due, forever (cancel to stop); a database failure waits for the next round."""
         while True:
             try:
                 await self.deliver_due()
-            except StorageError as exc:
-                log.warning("webhook_outbox_unavailable", extra={"error": str(exc)[:200]})
+            except StorageError as exc:  # logged once per kind of failure, not once a round
+                self._failures.failed(exc)
+            except Exception:  # a bug must not stop the deliveries of this instance for good
+                log.exception("webhook_round_failed")
+            else:
+                self._failures.succeeded()
             await asyncio.sleep(every)
 
     async def deliver_due(self) -> int:
