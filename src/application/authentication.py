@@ -1,11 +1,14 @@
-"""Who is calling the management API: an organisation, identified by one of its API keys."""
+"""Who is calling the management API: an organisation, identified by one of its API keys; and
+the rotation of those keys."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from application.management import NotFoundError
 from application.ports.api_keys import ApiKeyRepository
-from domain.api_keys import hash_api_key
+from application.ports.repositories import OrganizationRepository
+from domain.api_keys import hash_api_key, new_api_key
 
 MAX_API_KEY_LENGTH = 512
 
@@ -35,3 +38,23 @@ class Authenticate:
         if organization_id is None:
             raise NotAuthenticatedError("the API key is not valid")
         return Caller(organization_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedKey:
+    api_key: str  # shown once: only its hash is stored
+    revoked: int  # how many keys stopped working
+
+
+class RotateApiKey:
+    def __init__(self, organizations: OrganizationRepository, api_keys: ApiKeyRepository) -> None:
+        self._organizations = organizations
+        self._api_keys = api_keys
+
+    async def execute(self, organization_id: int) -> RotatedKey:
+        """A new key for the organisation; every key it had stops working at the same moment."""
+        if await self._organizations.get(organization_id) is None:
+            raise NotFoundError("organization")
+        key = new_api_key()
+        revoked = await self._api_keys.replace(organization_id, hash_api_key(key))
+        return RotatedKey(api_key=key, revoked=revoked)

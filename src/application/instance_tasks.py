@@ -1,4 +1,5 @@
-"""This instance's background work while it serves: the heartbeat and the event-loop lag sampler."""
+"""This instance's background work while it serves: the heartbeat, the event-loop lag sampler and
+the delivery of end-of-call webhooks."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import contextlib
 
 from application.admission import LoopLag
 from application.instance_life import InstanceLife
+from application.webhooks import WebhookDeliveries
 
 
 class InstanceTasks:
     """Started once before serving, stopped once after (the app's lifespan)."""
 
-    def __init__(self, life: InstanceLife, lag: LoopLag) -> None:
+    def __init__(self, life: InstanceLife, lag: LoopLag, webhooks: WebhookDeliveries) -> None:
         self._life = life
         self._lag = lag
+        self._webhooks = webhooks
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -24,6 +27,7 @@ class InstanceTasks:
         self._tasks = [
             asyncio.create_task(self._life.run(), name="instance-heartbeat"),
             asyncio.create_task(self._lag.sample_forever(), name="loop-lag"),
+            asyncio.create_task(self._webhooks.run(), name="webhook-delivery"),
         ]
 
     async def stop(self) -> None:

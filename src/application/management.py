@@ -16,9 +16,18 @@ from application.ports.repositories import (
     WorkflowRunRepository,
 )
 from application.ports.system import Clock
-from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
+from domain.agents import (
+    AgentDefinition,
+    InvalidDefinitionError,
+    Organization,
+    User,
+    Workflow,
+    WorkflowStatus,
+)
 from domain.api_keys import hash_api_key, new_api_key
+from domain.disposition import Disposition
 from domain.telephony import TelephonyConfig, normalize_cloudonix_domain
+from domain.webhooks import HTTPS_ONLY, InvalidWebhookUrlError, WebhookPolicy
 from domain.workflow_run import WorkflowRun
 
 MAX_NAME_LENGTH = 255
@@ -86,9 +95,14 @@ def _status(value: str) -> WorkflowStatus:
         raise InvalidInputError("status", "must be 'draft' or 'published'") from None
 
 
-def _definition(raw: dict[str, Any]) -> AgentDefinition:
+def _definition(raw: dict[str, Any], webhooks: WebhookPolicy) -> AgentDefinition:
     _json_document(raw, "definition")  # first: bounded depth before anything walks or prints it
-    return AgentDefinition.from_dict(raw)
+    definition = AgentDefinition.from_dict(raw)
+    try:
+        webhooks.check(definition.webhook_url)
+    except InvalidWebhookUrlError as exc:
+        raise InvalidDefinitionError("webhook_url", str(exc)) from None
+    return definition
 
 
 def _template_variables(raw: dict[str, Any]) -> dict[str, Any]:
@@ -153,11 +167,16 @@ class AgentDraft:
 
 class CreateAgent:
     def __init__(
-        self, organizations: OrganizationRepository, workflows: WorkflowRepository, clock: Clock
+        self,
+        organizations: OrganizationRepository,
+        workflows: WorkflowRepository,
+        clock: Clock,
+        webhooks: WebhookPolicy = HTTPS_ONLY,
     ) -> None:
         self._organizations = organizations
         self._workflows = workflows
         self._clock = clock
+        self._webhooks = webhooks
 
     async def execute(self, organization_id: int, draft: AgentDraft, user_id: int | None = None) -> Workflow:
         """Raises `NotFoundError` for an unknown organisation, `ValueError` for a bad definition
@@ -166,7 +185,7 @@ class CreateAgent:
         if organization is None:
             raise NotFoundError("organization")
         name = _text(draft.name, "name")
-        definition = _definition(draft.definition)
+        definition = _definition(draft.definition, self._webhooks)
         status = _status(draft.status)
         variables = _template_variables(draft.template_variables)
         owner = user_id if user_id is not None else await self._owner_of(organization_id)
@@ -227,8 +246,10 @@ class ListRuns:
         limit: int = 50,
         before_id: int | None = None,
         organization_id: int | None = None,
+        disposition: str | None = None,
     ) -> list[WorkflowRun]:
-        """Newest first. With `organization_id`, another organisation's agent is not found."""
+        """Newest first (only those of `disposition` when given). With `organization_id`, another
+        organisation's agent is not found."""
         if organization_id is not None:
             workflow = await _agent_in(self._workflows, organization_id, agent_uuid)
         else:
@@ -236,15 +257,22 @@ class ListRuns:
             if found is None:
                 raise NotFoundError("agent")
             workflow = found
-        return await self._runs.list_for_workflow(workflow.stored_id, limit, before_id)
+        return await self._runs.list_for_workflow(workflow.stored_id, limit, before_id, disposition)
 
     async def page(
-        self, organization_id: int, agent_uuid: UUID, limit: int = 50, before_id: int | None = None
+        self,
+        organization_id: int,
+        agent_uuid: UUID,
+        limit: int = 50,
+        before_id: int | None = None,
+        disposition: str | None = None,
     ) -> RunPage:
         """One page of the agent's Runs tab, newest first; `next_before_id` continues it."""
         if not 1 <= limit <= MAX_RUNS_PAGE:
             raise InvalidInputError("limit", f"must be between 1 and {MAX_RUNS_PAGE}")
-        runs = await self.execute(agent_uuid, limit + 1, before_id, organization_id)
+        if disposition is not None and disposition not in set(Disposition):
+            raise InvalidInputError("disposition", f"must be one of {', '.join(Disposition)}")
+        runs = await self.execute(agent_uuid, limit + 1, before_id, organization_id, disposition)
         items = runs[:limit]
         more = len(runs) > limit
         return RunPage(items=items, next_before_id=items[-1].id if more and items else None)
@@ -285,9 +313,12 @@ class AgentChanges:
 
 
 class UpdateAgent:
-    def __init__(self, workflows: WorkflowRepository, clock: Clock) -> None:
+    def __init__(
+        self, workflows: WorkflowRepository, clock: Clock, webhooks: WebhookPolicy = HTTPS_ONLY
+    ) -> None:
         self._workflows = workflows
         self._clock = clock
+        self._webhooks = webhooks
 
     async def execute(self, organization_id: int, agent_uuid: UUID, changes: AgentChanges) -> Workflow:
         """Apply `changes` (validated as on creation); the UUID never changes. Raises
@@ -298,7 +329,7 @@ class UpdateAgent:
             workflow.name = _text(changes.name, "name")
             changed = True
         if changes.definition is not None:
-            workflow.definition = _definition(changes.definition)
+            workflow.definition = _definition(changes.definition, self._webhooks)
             changed = True
         if changes.status is not None:
             workflow.status = _status(changes.status)
@@ -413,23 +444,3 @@ class FindRun:
         if run is None:
             raise NotFoundError("run")
         return run
-
-
-@dataclass(frozen=True, slots=True)
-class RotatedKey:
-    api_key: str  # shown once: only its hash is stored
-    revoked: int  # how many keys stopped working
-
-
-class RotateApiKey:
-    def __init__(self, organizations: OrganizationRepository, api_keys: ApiKeyRepository) -> None:
-        self._organizations = organizations
-        self._api_keys = api_keys
-
-    async def execute(self, organization_id: int) -> RotatedKey:
-        """A new key for the organisation; every key it had stops working at the same moment."""
-        if await self._organizations.get(organization_id) is None:
-            raise NotFoundError("organization")
-        key = new_api_key()
-        revoked = await self._api_keys.replace(organization_id, hash_api_key(key))
-        return RotatedKey(api_key=key, revoked=revoked)

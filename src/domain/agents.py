@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.stored import Stored
+from domain.webhooks import InvalidWebhookUrlError, check_webhook_url
 
 MAX_CALL_SECONDS_LIMIT = 86_400  # a day: longer is a mistake, not a call
 DEFAULT_MAX_CALL_SECONDS = 600
@@ -64,6 +65,12 @@ class AgentDefinition:
         destination = raw.get("transfer_destination")
         if destination is not None and not isinstance(destination, str):
             raise InvalidDefinitionError("transfer_destination", "must be a string")
+        webhook_url = raw.get("webhook_url")
+        if webhook_url is not None:
+            try:  # its shape; whether http is allowed is the service's setting (`CreateAgent`)
+                check_webhook_url(webhook_url, allow_http=True)
+            except InvalidWebhookUrlError as exc:
+                raise InvalidDefinitionError("webhook_url", str(exc)) from None
         check_turn_settings(raw)
         known = {"engine", "greeting", "transfer_destination", "max_call_seconds"}
         return cls(
@@ -73,6 +80,12 @@ class AgentDefinition:
             max_call_seconds=max_seconds,
             settings={k: v for k, v in raw.items() if k not in known},
         )
+
+    @property
+    def webhook_url(self) -> str | None:
+        """Where a POST goes when one of the agent's runs ends (`definition.webhook_url`)."""
+        url = self.settings.get("webhook_url")
+        return url if isinstance(url, str) else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"engine": self.engine, "max_call_seconds": self.max_call_seconds}

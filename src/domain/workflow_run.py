@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.close_policy import Close, CloseCode
+from domain.disposition import disposition_of
 from domain.masking import mask_phone
 from domain.stored import Stored
 
@@ -119,6 +120,7 @@ class WorkflowRun(Stored):
     close_code: int | None = None
     close_reason: str | None = None
     instance_id: str | None = None
+    disposition: str | None = None  # set when the run ends (`domain.disposition`)
     trace_id: str | None = None  # the call's OpenTelemetry trace (32 hex digits), when tracing is on
     id: int | None = None
 
@@ -146,3 +148,4 @@ class WorkflowRun(Stored):
         self.end_reason = str(end_reason)
         self.close_code = int(close.code)
         self.close_reason = close.reason
+        self.disposition = str(disposition_of(self.end_reason, self.gathered_context))

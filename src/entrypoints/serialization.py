@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from application.ports.webhooks import RunDocuments
 from domain.agents import Workflow
 from domain.telephony import TelephonyConfig
+from domain.webhooks import WebhookDelivery
 from domain.workflow_run import WorkflowRun
 
 
@@ -32,6 +34,7 @@ def run_to_dict(run: WorkflowRun) -> dict[str, Any]:
         "end_reason": run.end_reason,
         "close_code": run.close_code,
         "close_reason": run.close_reason,
+        "disposition": run.disposition,
         "trace_id": run.trace_id,
     }
 
@@ -57,3 +60,15 @@ def config_to_dict(config: TelephonyConfig) -> dict[str, Any]:
         "name": config.name,
         "bearer_token": config.bearer_token.masked(),
     }
+
+
+def webhook_to_dict(delivery: WebhookDelivery) -> dict[str, Any]:
+    """The run's `webhook`: its delivery's state, attempts and the last answer's status."""
+    return {"state": str(delivery.state), "attempts": delivery.attempts, "last_status": delivery.last_status}
+
+
+class RunJson(RunDocuments):
+    """The run as the REST API shows it: the webhook's `data`."""
+
+    def document(self, run: WorkflowRun) -> dict[str, Any]:
+        return run_to_dict(run)

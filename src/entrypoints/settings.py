@@ -63,6 +63,15 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 def _log_format(raw: str) -> str:
     if raw not in ("console", "json"):
         raise ValueError(raw)
@@ -123,6 +132,7 @@ class Settings:
     db_timeout: float = 5.0
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     instance_name: str = ""  # where this instance runs (host:port), set by `serve` and `demo`
+    webhook_allow_private: bool = False  # webhooks to http URLs and private/loopback addresses
     tracing: bool = False  # OpenTelemetry spans exported over OTLP (`tracing_enabled`)
 
     @classmethod
@@ -185,6 +195,9 @@ class Settings:
                 d.db_timeout,
                 _positive,
                 "a positive number of seconds",
+            ),
+            webhook_allow_private=_get(
+                env, "AGENT_STREAM_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private, _boolean, "true or false"
             ),
             tracing=tracing_enabled(env),
         )

@@ -25,6 +25,8 @@ from adapters.sql.repositories import (
     SqlInstances,
     SqlOrganizationRepository,
     SqlTelephonyConfigRepository,
+    SqlWebhookOutbox,
+    SqlWebhookSecrets,
     SqlWorkflowRepository,
     SqlWorkflowRunRepository,
 )
@@ -39,6 +41,7 @@ from application.ports.repositories import (
     WorkflowRepository,
     WorkflowRunRepository,
 )
+from application.ports.webhooks import WebhookOutbox, WebhookSecrets
 from domain.agents import Organization, User, Workflow
 from tests.contract.factories import OrganizationFactory, UserFactory, WorkflowFactory
 from tests.pg import fresh_postgres_database
@@ -73,6 +76,9 @@ class Backend:
     api_keys: ApiKeyRepository
     instances: Instances
     other_instances: Instances  # the same rows, through another engine (another process's pool)
+    webhooks: WebhookOutbox
+    other_webhooks: WebhookOutbox  # the same outbox, as another instance claims from it
+    webhook_secrets: WebhookSecrets
 
     async def new_organization(self, max_concurrent_calls: int = 10) -> Organization:
         return await self.organizations.add(
@@ -106,6 +112,9 @@ def memory_backend() -> Backend:
         api_keys=store.api_keys,
         instances=store.instances,
         other_instances=store.instances,
+        webhooks=store.webhooks,
+        other_webhooks=store.webhooks,
+        webhook_secrets=store.webhook_secrets,
     )
 
 
@@ -123,6 +132,9 @@ def sql_backend(name: str, engine: AsyncEngine, other_engine: AsyncEngine) -> Ba
         api_keys=SqlApiKeyRepository(sessions),
         instances=SqlInstances(sessions),
         other_instances=SqlInstances(create_sessionmaker(other_engine)),
+        webhooks=SqlWebhookOutbox(sessions),
+        other_webhooks=SqlWebhookOutbox(create_sessionmaker(other_engine)),
+        webhook_secrets=SqlWebhookSecrets(sessions, FernetCredentialCipher(CONTRACT_SECRET_KEY)),
     )
 
 

@@ -15,6 +15,7 @@ from polyfactory import Use
 from polyfactory.factories import DataclassFactory
 
 from domain.agents import KNOWN_ENGINES, AgentDefinition, Organization, User, Workflow
+from domain.disposition import Disposition
 from domain.telephony import SecretStr, TelephonyConfig
 from domain.workflow_run import EndReason, WorkflowRun, run_name
 
@@ -98,3 +99,4 @@ class WorkflowRunFactory(DataclassFactory[WorkflowRun]):
     close_code = Use(lambda: random.choice([1000, 1008, 1011, 4400]))
     close_reason = Use(text, 123)
     instance_id = Use(lambda: f"instance-{secrets.token_hex(8)}")
+    disposition = Use(lambda: str(random.choice(list(Disposition))))

@@ -26,6 +26,8 @@ APPLICATION_TABLES = {
     "telephony_configurations",
     "workflow_runs",
     "call_slots",
+    "webhook_deliveries",
+    "webhook_secrets",
 }
 
 

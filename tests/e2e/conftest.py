@@ -76,6 +76,7 @@ def settings(database_url: str, cloudonix_api: CloudonixStandIn, app_port: int) 
         instance_ttl=30,
         busy_lag_ms=0,  # the test process shares its GIL with the app: admission is tested on its own
         log_format="json",
+        webhook_allow_private=True,  # the tests' webhook receivers are on loopback
     )
 
 

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, IdentityBase
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +25,8 @@ __all__ = (
     "OrganizationRow",
     "TelephonyConfigRow",
     "UserRow",
+    "WebhookDeliveryRow",
+    "WebhookSecretRow",
     "WorkflowRow",
     "WorkflowRunRow",
     "metadata",
@@ -109,6 +111,7 @@ class WorkflowRunRow(IdentityBase):
     close_code: Mapped[int | None] = mapped_column(Integer)
     close_reason: Mapped[str | None] = mapped_column(String(255))
     instance_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    disposition: Mapped[str | None] = mapped_column(String(32), index=True)
     trace_id: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -133,3 +136,29 @@ class InstanceRow(DefaultBase):
     name: Mapped[str] = mapped_column(String(255), index=True)
     started_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     heartbeat_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+
+
+class WebhookDeliveryRow(IdentityBase):
+    """The outbox: one row per ended run whose agent has a webhook, written with the run's end."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("workflow_runs.id"), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class WebhookSecretRow(DefaultBase):
+    """An agent's webhook signing secret, encrypted like the bearer tokens."""
+
+    __tablename__ = "webhook_secrets"
+
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

@@ -88,12 +88,14 @@ class WorkflowRunRepository(Protocol):
 
     @abstractmethod
     async def save(self, run: WorkflowRun) -> None:
-        """Store the run's current state (matched by `id`)."""
+        """Store the run's current state (matched by `id`). An ended run whose agent has a
+        `webhook_url` gets its webhook outbox row in the same transaction (once)."""
 
     @abstractmethod
     async def save_end(self, run: WorkflowRun) -> None:
-        """Store only how the run ended (state, times, end reason, close): what must be stored
-        even when the rest of the run (caller-supplied context, transcript) cannot be."""
+        """Store only how the run ended (state, times, end reason, close, disposition): what must
+        be stored even when the rest of the run (caller-supplied context, transcript) cannot be.
+        Its webhook outbox row too, as `save`."""
 
     @abstractmethod
     async def save_gathered_context(self, run: WorkflowRun) -> None:
@@ -104,9 +106,10 @@ class WorkflowRunRepository(Protocol):
 
     @abstractmethod
     async def list_for_workflow(
-        self, workflow_id: int, limit: int, before_id: int | None = None
+        self, workflow_id: int, limit: int, before_id: int | None = None, disposition: str | None = None
     ) -> list[WorkflowRun]:
-        """Newest first (by id), at most `limit`, only ids below `before_id` when given."""
+        """Newest first (by id), at most `limit`, only ids below `before_id` and only runs of
+        `disposition` when given."""
 
     @abstractmethod
     async def seconds_used(self, user_id: int, since: datetime) -> float:
@@ -207,7 +210,8 @@ class Instances(Protocol):
     @abstractmethod
     async def reap(self, now: datetime, ttl_seconds: float, reaper: Reaper | None = None) -> Reaped:
         """End the instances silent for longer than `ttl_seconds`, and the running runs of no
-        known instance that started longer ago than that; with `reaper`, also what it says."""
+        known instance that started longer ago than that; with `reaper`, also what it says.
+        Each run it ends gets its webhook outbox row in the same transaction, as `save_end`."""
 
     @abstractmethod
     async def deregister(self, instance_id: str) -> None:

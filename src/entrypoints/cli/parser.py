@@ -10,6 +10,7 @@ from entrypoints.cli.commands.org import cmd_org_create, cmd_org_list, cmd_org_r
 from entrypoints.cli.commands.runs import cmd_runs_list, cmd_runs_show
 from entrypoints.cli.commands.service import cmd_db_upgrade, cmd_serve
 from entrypoints.cli.commands.telephony import cmd_telephony_add_cloudonix
+from entrypoints.cli.commands.webhooks import cmd_webhook_listen
 
 
 def _run_id(raw: str) -> int:
@@ -146,4 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--account-sid", help="the start event's accountSid (default: the URL's Domain)")
     call.set_defaults(func=cmd_call)
+
+    listen = sub.add_parser(
+        "webhook-listen",
+        help="receive end-of-call webhooks: print each POST whose signature verifies, refuse others (401)",
+    )
+    listen.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
+    listen.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    listen.add_argument(
+        "--secret",
+        required=True,
+        help="the agent's whsec_ secret (from POST /api/v1/agents/UUID/webhook-secret)",
+    )
+    listen.set_defaults(func=cmd_webhook_listen)
     return parser

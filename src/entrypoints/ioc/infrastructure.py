@@ -15,6 +15,7 @@ from adapters.pipelines.linetest import LineTestPipeline
 from adapters.pipelines.pipecat import build_pipecat_pipeline, pipecat_available
 from adapters.system.clock import RandomRunNumbers, SystemClock
 from adapters.system.prometheus import PrometheusMetrics
+from adapters.webhooks.sender import HttpxWebhookSender, webhook_client
 from application.admission import Load, LoopLag
 from application.agent_stream import PipelineRegistry, ThisInstance
 from application.cloudonix_handshake import CloudonixHandshake
@@ -23,13 +24,17 @@ from application.instance_tasks import InstanceTasks
 from application.live_calls import LiveCallRegistry
 from application.ports.call_control import CallControlChannel
 from application.ports.live_call import AgentPipeline, ProviderSessions
-from application.ports.repositories import TelephonyConfigRepository
+from application.ports.repositories import TelephonyConfigRepository, WorkflowRunRepository
 from application.ports.system import CallMetrics, Clock, RunNumbers
 from application.ports.tracing import NO_TRACER, Tracer
+from application.ports.webhooks import RunDocuments, WebhookOutbox, WebhookSecrets, WebhookSender
 from application.providers import ProviderRegistry
 from application.runs_control import CallControl, CallControlTasks, LocalCallControl
+from application.webhooks import WebhookDeliveries
 from domain.lookup_guard import LookupFailureWindow
 from domain.telephony import Provider as TelephonyProvider
+from domain.webhooks import WebhookPolicy
+from entrypoints.serialization import RunJson
 from entrypoints.settings import Settings
 
 
@@ -103,6 +108,29 @@ class InfraProvider(Provider):
 
     instance_life = provide(InstanceLife)
     instance_tasks = provide(InstanceTasks)
+    run_documents = provide(RunJson, provides=RunDocuments)
+
+    @provide
+    def provide_webhook_deliveries(
+        self,
+        outbox: WebhookOutbox,
+        secrets: WebhookSecrets,
+        runs: WorkflowRunRepository,
+        sender: WebhookSender,
+        documents: RunDocuments,
+        clock: Clock,
+    ) -> WebhookDeliveries:
+        return WebhookDeliveries(outbox, secrets, runs, sender, documents, clock)
+
+    @provide
+    def provide_webhook_policy(self, settings: Settings) -> WebhookPolicy:
+        return WebhookPolicy(allow_private=settings.webhook_allow_private)
+
+    @provide
+    async def provide_webhook_sender(self, policy: WebhookPolicy) -> AsyncIterator[WebhookSender]:
+        async with webhook_client() as client:
+            yield HttpxWebhookSender(client, allow_private=policy.allow_private)
+
     this_instance = provide(ThisInstance)
 
     @provide

@@ -20,6 +20,8 @@ from adapters.sql.repositories import (
     SqlInstances,
     SqlOrganizationRepository,
     SqlTelephonyConfigRepository,
+    SqlWebhookOutbox,
+    SqlWebhookSecrets,
     SqlWorkflowRepository,
     SqlWorkflowRunRepository,
 )
@@ -36,6 +38,7 @@ from application.ports.repositories import (
     WorkflowRunRepository,
 )
 from application.ports.system import Readiness
+from application.ports.webhooks import WebhookOutbox, WebhookSecrets
 from application.runs_control import LocalCallControl
 from entrypoints.secret_key import credential_cipher
 from entrypoints.settings import Settings
@@ -70,6 +73,8 @@ class SqlAdaptersProvider(Provider):
     slots = provide(SqlCallSlots, provides=CallSlots)
     instances = provide(SqlInstances, provides=Instances)
     api_keys = provide(SqlApiKeyRepository, provides=ApiKeyRepository)
+    webhook_outbox = provide(SqlWebhookOutbox, provides=WebhookOutbox)
+    webhook_secrets = provide(SqlWebhookSecrets, provides=WebhookSecrets)
 
     @provide
     def provide_readiness(self, settings: Settings, engine: AsyncEngine) -> Readiness:
@@ -130,6 +135,14 @@ class MemoryAdaptersProvider(Provider):
     @provide
     def provide_api_keys(self, store: InMemoryStore) -> ApiKeyRepository:
         return store.api_keys
+
+    @provide
+    def provide_webhook_outbox(self, store: InMemoryStore) -> WebhookOutbox:
+        return store.webhooks
+
+    @provide
+    def provide_webhook_secrets(self, store: InMemoryStore) -> WebhookSecrets:
+        return store.webhook_secrets
 
     readiness = provide(InMemoryReadiness, provides=Readiness)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dishka import Provider, Scope, provide, provide_all
 
 from application.agent_stream import AgentStream
-from application.authentication import Authenticate
+from application.authentication import Authenticate, RotateApiKey
 from application.management import (
     AddCloudonixConfiguration,
     CreateAgent,
@@ -20,12 +20,12 @@ from application.management import (
     ListConfigurations,
     ListOrganizations,
     ListRuns,
-    RotateApiKey,
     UpdateAgent,
 )
 from application.ports.repositories import TelephonyConfigRepository
 from application.runs_control import HangUpRun, TransferRun
 from application.stream_url import StreamUrl
+from application.webhooks import RotateWebhookSecret, WebhookStatus
 from entrypoints.settings import Settings
 
 
@@ -54,6 +54,7 @@ class UseCasesProvider(Provider):
         RotateApiKey,
     )
     call_control = provide_all(HangUpRun, TransferRun)
+    webhooks = provide_all(RotateWebhookSecret, WebhookStatus)
 
     @provide
     def provide_stream_url(

@@ -1,5 +1,5 @@
-"""`InstanceTasks` on the in-memory store: registered before `start` returns, beating and sampling
-in the background while it serves, and gone after `stop`."""
+"""`InstanceTasks` on the in-memory store: registered before `start` returns, beating, sampling and
+delivering webhooks in the background while it serves, and gone after `stop`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import asyncio
 from application.admission import LoopLag
 from application.instance_life import InstanceIdentity, InstanceLife
 from application.instance_tasks import InstanceTasks
+from application.webhooks import WebhookDeliveries
 from tests.unit.application.conftest import World
+from tests.unit.application.webhook_parts import deliveries
 
 
-def _tasks(world: World, instance_id: str) -> InstanceTasks:
+def _tasks(world: World, instance_id: str, webhooks: WebhookDeliveries) -> InstanceTasks:
     store = world.store
     identity = InstanceIdentity(instance_id, "host:8000", ttl_seconds=30)
     life = InstanceLife(identity, store.instances, store.slots, store.runs, world.clock)
-    return InstanceTasks(life, LoopLag(busy_above_seconds=0.15))
+    return InstanceTasks(life, LoopLag(busy_above_seconds=0.15), webhooks)
 
 
 def _running(name: str) -> bool:
@@ -23,14 +25,18 @@ def _running(name: str) -> bool:
 
 
 async def test_start_registers_before_it_returns_and_stop_ends_the_life(world: World):
-    tasks = _tasks(world, "serving")
+    async with deliveries(world.store, world.clock) as webhooks:
+        await _start_and_stop(world, _tasks(world, "serving", webhooks))
 
+
+async def _start_and_stop(world: World, tasks: InstanceTasks) -> None:
     await tasks.start()
 
     assert await world.store.instances.heartbeat("serving", world.clock.now()) is True
-    assert _running("instance-heartbeat") and _running("loop-lag")
+    assert _running("instance-heartbeat") and _running("loop-lag") and _running("webhook-delivery")
 
     await tasks.stop()
 
     assert not _running("instance-heartbeat") and not _running("loop-lag")
+    assert not _running("webhook-delivery")
     assert await world.store.instances.heartbeat("serving", world.clock.now()) is False

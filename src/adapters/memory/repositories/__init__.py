@@ -15,6 +15,7 @@ from adapters.memory.repositories.organizations import (
 from adapters.memory.repositories.runs import InMemoryWorkflowRunRepository
 from adapters.memory.repositories.store import InMemoryStore
 from adapters.memory.repositories.telephony import InMemoryTelephonyConfigRepository
+from adapters.memory.repositories.webhooks import InMemoryWebhookOutbox, InMemoryWebhookSecrets
 from adapters.memory.repositories.workflows import InMemoryWorkflowRepository
 
 __all__ = (
@@ -25,6 +26,8 @@ __all__ = (
     "InMemoryOrganizationRepository",
     "InMemoryStore",
     "InMemoryTelephonyConfigRepository",
+    "InMemoryWebhookOutbox",
+    "InMemoryWebhookSecrets",
     "InMemoryWorkflowRepository",
     "InMemoryWorkflowRunRepository",
 )

@@ -60,6 +60,7 @@ class InMemoryInstances(Instances):
             if run.instance_id in dead or (run.instance_id not in self._instances and began < silent_since):
                 seen = dead.get(run.instance_id or "", now)
                 run.fail(max(began, min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
+                self._runs.ended(run)
                 ended += 1
             elif (
                 reaper is not None
@@ -68,6 +69,7 @@ class InMemoryInstances(Instances):
                 and began < silent_since
             ):
                 run.fail(now, EndReason.ERROR, ABANDONED_CLOSE)
+                self._runs.ended(run)
                 abandoned += 1
         slots = self._slots.drop_instances(set(dead))
         return Reaped(instances=len(dead), runs=ended, slots=slots, abandoned=abandoned)

@@ -8,6 +8,7 @@ import itertools
 from datetime import datetime
 
 from adapters.memory.repositories.times import utc, utc_or_none
+from adapters.memory.repositories.webhooks import InMemoryWebhookOutbox
 from adapters.memory.repositories.workflows import InMemoryWorkflowRepository
 from application.ports.repositories import StorageError, WorkflowRunRepository
 from domain.workflow_run import WorkflowRun
@@ -18,6 +19,7 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
         self._workflows = workflows
         self._runs: dict[int, WorkflowRun] = {}
         self._ids = itertools.count(1)
+        self.outbox = InMemoryWebhookOutbox()  # written with each run's end, as in one transaction
 
     async def add(self, run: WorkflowRun) -> WorkflowRun:
         run_id = next(self._ids)
@@ -30,6 +32,7 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
         if run_id not in self._runs:
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id] = self._stored(run, run_id)
+        self.ended(self._runs[run_id])
 
     async def save_end(self, run: WorkflowRun) -> None:
         run_id = run.stored_id
@@ -43,6 +46,12 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
         stored.end_reason = run.end_reason
         stored.close_code = run.close_code
         stored.close_reason = run.close_reason
+        stored.disposition = run.disposition
+        self.ended(stored)
+
+    def ended(self, stored: WorkflowRun) -> None:
+        """A stored run's end was stored: its webhook joins the outbox (once)."""
+        self.outbox.enqueue(stored, self._workflows.webhook_url_of(stored.workflow_id))
 
     async def save_gathered_context(self, run: WorkflowRun) -> None:
         run_id = run.stored_id
@@ -59,13 +68,15 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
         return None if stored is None else copy.deepcopy(stored)
 
     async def list_for_workflow(
-        self, workflow_id: int, limit: int, before_id: int | None = None
+        self, workflow_id: int, limit: int, before_id: int | None = None, disposition: str | None = None
     ) -> list[WorkflowRun]:
         newest_first = sorted(self._runs.items(), reverse=True)
         matching = [
             stored
             for run_id, stored in newest_first
-            if stored.workflow_id == workflow_id and (before_id is None or run_id < before_id)
+            if stored.workflow_id == workflow_id
+            and (before_id is None or run_id < before_id)
+            and (disposition is None or stored.disposition == disposition)
         ]
         return [copy.deepcopy(stored) for stored in matching[: max(limit, 0)]]
 

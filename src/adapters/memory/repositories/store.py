@@ -10,6 +10,7 @@ from adapters.memory.repositories.organizations import (
 )
 from adapters.memory.repositories.runs import InMemoryWorkflowRunRepository
 from adapters.memory.repositories.telephony import InMemoryTelephonyConfigRepository
+from adapters.memory.repositories.webhooks import InMemoryWebhookSecrets
 from adapters.memory.repositories.workflows import InMemoryWorkflowRepository
 
 
@@ -25,3 +26,5 @@ class InMemoryStore:
         self.slots = InMemoryCallSlots(self.organizations)
         self.api_keys = InMemoryApiKeyRepository(self.organizations)
         self.instances = InMemoryInstances(self.runs, self.slots)
+        self.webhooks = self.runs.outbox
+        self.webhook_secrets = InMemoryWebhookSecrets()

@@ -53,6 +53,10 @@ class InMemoryWorkflowRepository(WorkflowRepository):
         stored = self._workflows.get(workflow_id)
         return None if stored is None else stored.user_id
 
+    def webhook_url_of(self, workflow_id: int) -> str | None:
+        stored = self._workflows.get(workflow_id)
+        return None if stored is None else stored.definition.webhook_url
+
     def _stored(self, workflow: Workflow, workflow_id: int) -> Workflow:
         self._organizations.require_organization(workflow.organization_id)
         self._organizations.require_user(workflow.user_id)

@@ -12,6 +12,7 @@ from adapters.sql.repositories.instances import SqlInstances
 from adapters.sql.repositories.organizations import SqlApiKeyRepository, SqlOrganizationRepository
 from adapters.sql.repositories.runs import SqlWorkflowRunRepository
 from adapters.sql.repositories.telephony import SqlTelephonyConfigRepository
+from adapters.sql.repositories.webhooks import SqlWebhookOutbox, SqlWebhookSecrets
 from adapters.sql.repositories.workflows import SqlWorkflowRepository
 
 __all__ = (
@@ -21,6 +22,8 @@ __all__ = (
     "SqlInstances",
     "SqlOrganizationRepository",
     "SqlTelephonyConfigRepository",
+    "SqlWebhookOutbox",
+    "SqlWebhookSecrets",
     "SqlWorkflowRepository",
     "SqlWorkflowRunRepository",
 )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.sql.models import CallSlotRow, InstanceRow, WorkflowRunRow
 from adapters.sql.repositories.base import SqlAdapter, rowcount
 from adapters.sql.repositories.mappers import end_values, workflow_run_from_row
+from adapters.sql.repositories.webhooks import enqueue_webhook
 from application.ports.repositories import Instances, Reaped, Reaper
 from domain.close_policy import ABANDONED_CLOSE, INSTANCE_LOST_CLOSE
 from domain.workflow_run import EndReason, RunState, WorkflowRun
@@ -79,7 +80,7 @@ class SqlInstances(SqlAdapter, Instances):
                 run = workflow_run_from_row(row)
                 seen = dead.get(run.instance_id or "", now)
                 run.fail(max(_began(run), min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
-                ended += await _end_if_live(session, run)
+                ended += await self._end_if_live(session, run)
             abandoned = 0
             if reaper is not None:
                 own = select(WorkflowRunRow).where(
@@ -91,22 +92,25 @@ class SqlInstances(SqlAdapter, Instances):
                 for row in await session.scalars(own):
                     run = workflow_run_from_row(row)
                     run.fail(now, EndReason.ERROR, ABANDONED_CLOSE)
-                    abandoned += await _end_if_live(session, run)
+                    abandoned += await self._end_if_live(session, run)
             slots = 0
             if dead:
                 slots = await rowcount(session, delete(CallSlotRow).where(CallSlotRow.instance_id.in_(dead)))
             return Reaped(instances=len(dead), runs=ended, slots=slots, abandoned=abandoned)
 
+    async def _end_if_live(self, session: AsyncSession, run: WorkflowRun) -> int:
+        """Store how `run` ended (and its webhook), unless it has ended meanwhile (another reaper,
+        its own call): 1 or 0."""
+        ended = await rowcount(
+            session,
+            update(WorkflowRunRow)
+            .where(WorkflowRunRow.id == run.id, WorkflowRunRow.state.in_(_LIVE_STATES))
+            .values(end_values(run)),
+        )
+        if ended:
+            await enqueue_webhook(session, run, self._dialect)
+        return ended
+
 
 def _began(run: WorkflowRun) -> datetime:
     return run.started_at or run.created_at
-
-
-async def _end_if_live(session: AsyncSession, run: WorkflowRun) -> int:
-    """Store how `run` ended, unless it has ended meanwhile (another reaper, its own call): 1 or 0."""
-    return await rowcount(
-        session,
-        update(WorkflowRunRow)
-        .where(WorkflowRunRow.id == run.id, WorkflowRunRow.state.in_(_LIVE_STATES))
-        .values(end_values(run)),
-    )

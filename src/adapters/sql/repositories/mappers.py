@@ -106,6 +106,7 @@ def workflow_run_values(run: WorkflowRun) -> dict[str, Any]:
         "close_code": run.close_code,
         "close_reason": run.close_reason,
         "instance_id": run.instance_id,
+        "disposition": run.disposition,
         "trace_id": run.trace_id,
     }
 
@@ -129,6 +130,7 @@ def workflow_run_from_row(row: WorkflowRunRow) -> WorkflowRun:
         close_code=row.close_code,
         close_reason=row.close_reason,
         instance_id=row.instance_id,
+        disposition=row.disposition,
         trace_id=row.trace_id,
         id=row.id,
     )
@@ -144,4 +146,5 @@ def end_values(run: WorkflowRun) -> dict[str, Any]:
         "end_reason": run.end_reason,
         "close_code": run.close_code,
         "close_reason": run.close_reason,
+        "disposition": run.disposition,
     }

@@ -9,7 +9,8 @@ from typing import Any
 
 from dishka import AsyncContainer
 
-from application.management import CreateOrganization, ListOrganizations, RotateApiKey
+from application.authentication import RotateApiKey
+from application.management import CreateOrganization, ListOrganizations
 from entrypoints.cli.output import Column, print_json, print_list
 from entrypoints.cli.support import prepare_database, with_container
 from entrypoints.settings import Settings

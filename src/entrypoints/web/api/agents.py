@@ -23,6 +23,8 @@ from application.management import (
     UpdateAgent,
 )
 from application.stream_url import StreamUrl
+from application.webhooks import RotateWebhookSecret
+from domain.disposition import Disposition
 from entrypoints.web.api.auth import SECURITY, require_api_key
 from entrypoints.web.api.errors import NOT_FOUND, UNPROCESSABLE, responses
 from entrypoints.web.api.schemas import (
@@ -35,6 +37,7 @@ from entrypoints.web.api.schemas import (
     Run,
     RunPage,
     StreamUrlAnswer,
+    WebhookSecretAnswer,
 )
 
 AgentUuid = Annotated[UUID, Parameter(description="The agent's UUID.")]
@@ -153,7 +156,8 @@ class AgentController(Controller):
         summary="The agent's runs (its Runs tab)",
         response_description="One page of runs, newest first.",
         description="Newest first, in pages: pass `next_before_id` back as `before_id` for the next one. "
-        "A run is listed from the moment its call is accepted, in whatever state it is.",
+        "A run is listed from the moment its call is accepted, in whatever state it is. With "
+        "`disposition`, only the ended runs of that disposition.",
         responses=responses(NOT_FOUND, UNPROCESSABLE),
     )
     @inject
@@ -170,11 +174,36 @@ class AgentController(Controller):
             int | None,
             Parameter(ge=1, le=MAX_ID, description="Only runs with a smaller id (the previous page's end)."),
         ] = None,
+        disposition: Annotated[
+            str | None,
+            Parameter(
+                max_length=32,
+                description=f"Only runs of this disposition: {', '.join(Disposition)}.",
+                examples=[Example(summary="The caller never spoke", value="no_speech")],
+            ),
+        ] = None,
     ) -> RunPage:
         for name in ("limit", "before_id"):
             _whole_number(request, name)
-        page = await runs.page(caller.organization_id, agent_uuid, limit, before_id)
+        page = await runs.page(caller.organization_id, agent_uuid, limit, before_id, disposition)
         return RunPage(items=[Run.of(run) for run in page.items], next_before_id=page.next_before_id)
+
+    @post(
+        "/{agent_uuid:uuid}/webhook-secret",
+        status_code=HTTP_201_CREATED,
+        summary="A new webhook signing secret",
+        response_description="The secret, shown this once.",
+        description="The agent's end-of-call webhooks (`definition.webhook_url`) are signed the Standard "
+        "Webhooks way with this `whsec_` secret from now on; the previous one stops signing at once "
+        "(a delivery still being retried is signed with the new one). Only stored encrypted; never "
+        "shown again.",
+        responses=responses(NOT_FOUND),
+    )
+    @inject
+    async def rotate_webhook_secret(
+        self, agent_uuid: AgentUuid, caller: FromDishka[Caller], rotate: FromDishka[RotateWebhookSecret]
+    ) -> WebhookSecretAnswer:
+        return WebhookSecretAnswer(secret=await rotate.execute(caller.organization_id, agent_uuid))
 
     @get(
         "/{agent_uuid:uuid}/stream-url",

@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from application.authentication import Caller
 from application.management import GetRun
 from application.runs_control import HangUpRun, TransferRun
+from application.webhooks import WebhookStatus
 from entrypoints.web.api.auth import SECURITY, require_api_key
 from entrypoints.web.api.errors import (
     CONFLICT_NOT_LIVE,
@@ -34,11 +35,20 @@ class RunController(Controller):
         "/{run_id:int}",
         summary="Get one run",
         response_description="The run.",
+        description="With `webhook` (its delivery's state, attempts and last status) when the agent had "
+        "a `webhook_url` when the run ended.",
         responses=responses(NOT_FOUND),
     )
     @inject
-    async def get_run(self, run_id: RunId, caller: FromDishka[Caller], runs: FromDishka[GetRun]) -> Run:
-        return Run.of(await runs.execute(caller.organization_id, run_id))
+    async def get_run(
+        self,
+        run_id: RunId,
+        caller: FromDishka[Caller],
+        runs: FromDishka[GetRun],
+        webhooks: FromDishka[WebhookStatus],
+    ) -> Run:
+        run = await runs.execute(caller.organization_id, run_id)
+        return Run.of(run, await webhooks.of(run))
 
     @post(
         "/{run_id:int}/hangup",

@@ -13,8 +13,9 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from domain.agents import Workflow
 from domain.telephony import TelephonyConfig
+from domain.webhooks import WebhookDelivery
 from domain.workflow_run import WorkflowRun
-from entrypoints.serialization import agent_to_dict, config_to_dict, run_to_dict
+from entrypoints.serialization import agent_to_dict, config_to_dict, run_to_dict, webhook_to_dict
 
 MAX_ID = 2**53  # ids in paths and queries: beyond any real id, and exact as a JSON number
 AGENT_UUID_EXAMPLE = "0b6f8d7e-3c1a-4f0e-9d2b-6a5c4e3f2a1b"
@@ -179,6 +180,20 @@ class TelephonyConfiguration(Struct):
 # -- runs ------------------------------------------------------------------------------------------
 
 
+class WebhookState(Struct):
+    """Where the run's end-of-call webhook stands (shown by `GET /api/v1/runs/{id}` when the agent
+    had a `webhook_url` when the run ended)."""
+
+    state: Annotated[
+        Literal["pending", "delivered", "failed"],
+        Meta(description="failed: no 2xx answer within 24 hours of retries.", examples=["delivered"]),
+    ]
+    attempts: Annotated[int, Meta(examples=[1])]
+    last_status: Annotated[
+        int | None, Meta(description="The last attempt's HTTP status; null if none answered.", examples=[200])
+    ]
+
+
 class Run(Struct):
     """One call (a workflow run) as the agent's Runs tab shows it."""
 
@@ -224,6 +239,17 @@ class Run(Struct):
     ]
     close_code: Annotated[int | None, Meta(description="The WebSocket close code.", examples=[1000])]
     close_reason: Annotated[str | None, Meta(examples=[""])]
+    disposition: Annotated[
+        str | None,
+        Meta(
+            description="How the call ended, in an operator's words (null while it is live): completed, "
+            "caller_hung_up, agent_ended, operator_ended, transferred, max_duration, no_speech or error.",
+            examples=["completed"],
+        ),
+    ]
+    webhook: Annotated[WebhookState, Meta(description="The end-of-call webhook's delivery.")] | UnsetType = (
+        UNSET
+    )
     trace_id: Annotated[
         str | None,
         Meta(
@@ -233,8 +259,11 @@ class Run(Struct):
     ] = None
 
     @classmethod
-    def of(cls, run: WorkflowRun) -> Run:
-        return msgspec.convert(run_to_dict(run), cls)
+    def of(cls, run: WorkflowRun, webhook: WebhookDelivery | None = None) -> Run:
+        document = run_to_dict(run)
+        if webhook is not None:
+            document["webhook"] = webhook_to_dict(webhook)
+        return msgspec.convert(document, cls)
 
 
 class RunPage(Struct):
@@ -299,3 +328,17 @@ class StreamUrlAnswer(Struct):
 
 class CallbackReceived(Struct):
     received: Annotated[bool, Meta(examples=[True])] = True
+
+
+# -- webhooks --------------------------------------------------------------------------------------
+
+
+class WebhookSecretAnswer(Struct):
+    secret: Annotated[
+        str,
+        Meta(
+            description="The agent's new signing secret (Standard Webhooks `whsec_` form), shown this once; "
+            "the previous one no longer signs.",
+            examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        ),
+    ]
