@@ -60,6 +60,9 @@ class AgentDefinition:
         destination = raw.get("transfer_destination")
         if destination is not None and not isinstance(destination, str):
             raise InvalidDefinitionError("transfer_destination", "must be a string")
+        recording = raw.get("recording", False)
+        if not isinstance(recording, bool):
+            raise InvalidDefinitionError("recording", "must be true or false")
         known = {"engine", "greeting", "transfer_destination", "max_call_seconds"}
         return cls(
             engine=engine,
@@ -68,6 +71,11 @@ class AgentDefinition:
             max_call_seconds=max_seconds,
             settings={k: v for k, v in raw.items() if k not in known},
         )
+
+    @property
+    def records(self) -> bool:
+        """`recording: true`: the call is recorded (a stereo WAV, caller left, agent right)."""
+        return self.settings.get("recording") is True
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"engine": self.engine, "max_call_seconds": self.max_call_seconds}

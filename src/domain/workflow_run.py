@@ -14,6 +14,7 @@ from uuid import UUID
 
 from domain.close_policy import Close, CloseCode
 from domain.masking import mask_phone
+from domain.recording import RunRecording
 from domain.stored import Stored
 
 RUN_NAME_PREFIX = "WR-AGS-"
@@ -119,6 +120,7 @@ class WorkflowRun(Stored):
     close_code: int | None = None
     close_reason: str | None = None
     instance_id: str | None = None
+    recording: RunRecording | None = None
     id: int | None = None
 
     def _move(self, target: RunState) -> None:

@@ -32,6 +32,7 @@ def run_to_dict(run: WorkflowRun) -> dict[str, Any]:
         "end_reason": run.end_reason,
         "close_code": run.close_code,
         "close_reason": run.close_reason,
+        "recording": run.recording.to_api() if run.recording is not None else None,
     }
 
 

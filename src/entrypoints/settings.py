@@ -25,6 +25,8 @@ _DATABASE_DRIVERS: Final = {
 }
 _DATABASE_URL_FORMS: Final = "postgresql://user@host/db or sqlite:///path/to/file.db"
 
+DEFAULT_RECORDINGS_URL = "file://./recordings"
+
 T = TypeVar("T")
 
 
@@ -98,6 +100,23 @@ def database_url(raw: str | None) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _recordings_url(raw: str) -> str:
+    if raw.startswith("file://") and len(raw) > len("file://"):
+        return raw
+    if raw.startswith("s3://") and raw.removeprefix("s3://").split("/", 1)[0]:
+        return raw
+    raise ValueError(raw)
+
+
+def default_recordings_url(database: str) -> str:
+    """`recordings` beside the embedded database's file (`./recordings` for the default one)."""
+    url = make_url(database)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        folder = os.path.dirname(url.database) or "."
+        return f"file://{folder}/recordings"
+    return DEFAULT_RECORDINGS_URL
+
+
 def _asyncpg_options(url: URL) -> URL:
     if "sslmode" not in url.query:
         return url
@@ -123,6 +142,7 @@ class Settings:
     db_timeout: float = 5.0
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     instance_name: str = ""  # where this instance runs (host:port), set by `serve` and `demo`
+    recordings_url: str = DEFAULT_RECORDINGS_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -184,6 +204,13 @@ class Settings:
                 d.db_timeout,
                 _positive,
                 "a positive number of seconds",
+            ),
+            recordings_url=_get(
+                env,
+                "AGENT_STREAM_RECORDINGS_URL",
+                default_recordings_url(database_url(env.get(DATABASE_URL_VARIABLE))),
+                _recordings_url,
+                "file://FOLDER or s3://BUCKET[/PREFIX]",
             ),
         )
 

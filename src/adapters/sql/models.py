@@ -109,6 +109,7 @@ class WorkflowRunRow(IdentityBase):
     close_code: Mapped[int | None] = mapped_column(Integer)
     close_reason: Mapped[str | None] = mapped_column(String(255))
     instance_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    recording: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
 
 
 class CallSlotRow(DefaultBase):

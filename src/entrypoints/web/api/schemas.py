@@ -179,6 +179,20 @@ class TelephonyConfiguration(Struct):
 # -- runs ------------------------------------------------------------------------------------------
 
 
+class RunRecordingInfo(Struct):
+    """Where the run's stereo WAV is (caller left, agent right), and how long it is."""
+
+    url: Annotated[
+        str,
+        Meta(
+            description="`GET` it with the API key (HTTP ranges work).",
+            examples=["https://agents.example.com/api/v1/runs/1042/recording"],
+        ),
+    ]
+    seconds: Annotated[float, Meta(examples=[130.24])]
+    channels: Annotated[int, Meta(examples=[2])]
+
+
 class Run(Struct):
     """One call (a workflow run) as the agent's Runs tab shows it."""
 
@@ -224,6 +238,10 @@ class Run(Struct):
     ]
     close_code: Annotated[int | None, Meta(description="The WebSocket close code.", examples=[1000])]
     close_reason: Annotated[str | None, Meta(examples=[""])]
+    recording: Annotated[
+        RunRecordingInfo | None,
+        Meta(description="The call's recording, for agents with `recording: true`; null without one."),
+    ] = None
 
     @classmethod
     def of(cls, run: WorkflowRun) -> Run:
