@@ -40,6 +40,7 @@ INTERVAL: Final = 0.5  # seconds between two passes of the writer thread
 LAG: Final = 1.5  # seconds: audio this recent may still be placed (late caller frames, a `clear`)
 MAX_PENDING: Final = 2000  # hand-overs per call between two passes (~10 s of audio); more are dropped
 MAX_DRIFT: Final = 10.0  # seconds: a caller position this far from its arrival is not believed
+PAUSE: Final = 0.25  # seconds: caller audio without positions arriving this late follows a pause
 
 _CALLER, _AGENT, _CUT = 0, 1, 2
 Item = tuple[int, bytes, float, float]  # (kind, audio, time or position, arrival)
@@ -136,15 +137,17 @@ class TimelineRecording:
                 self._cut(at)
 
     def _place_caller(self, pcm: bytes, position: float, arrival: float) -> None:
-        if position >= 0.0:
-            if not self._origin_known:
-                self._origin, self._origin_known = arrival - position, True
-            elif abs(arrival - self._origin - position) > MAX_DRIFT:
-                position = -1.0  # a position we cannot believe: it follows the previous frame
-            else:
-                self._origin = min(self._origin, arrival - position)
-        if position < 0.0:
-            position = self._caller_next
+        since_origin = arrival - self._origin
+        if position < 0.0:  # no position from the provider: after the previous frame, unless the
+            position = self._caller_next  # provider paused sending (then where it arrived)
+            if self._origin_known and since_origin - position > PAUSE:
+                position = since_origin
+        elif self._origin_known and abs(since_origin - position) > MAX_DRIFT:
+            position = self._caller_next  # a position we cannot believe: after the previous frame
+        if not self._origin_known:
+            self._origin, self._origin_known = arrival - position, True
+        else:  # the frame with the least delay ties the provider's clock to ours
+            self._origin = min(self._origin, arrival - position)
         samples = np.frombuffer(pcm, dtype="<i2")
         self._caller_next = position + len(samples) / SAMPLE_RATE
         self._callers.append((position, samples))

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
+import msgspec
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -49,11 +50,12 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         suffix = int(last_raw)
         return UNSATISFIABLE if suffix == 0 or size == 0 else (max(0, size - suffix), size - 1)
     first = int(first_raw)
-    last = int(last_raw) if last_raw else size - 1
-    if last < first:
+    last = int(last_raw) if last_raw else None
+    if last is not None and last < first:
         return None  # invalid: ignored
     if first >= size:
         return UNSATISFIABLE
+    last = size - 1 if last is None else last
     return first, min(last, size - 1)
 
 
@@ -93,7 +95,10 @@ async def get_recording(
     wanted = byte_range(request.headers.get("range"), size)
     if wanted == UNSATISFIABLE:
         return Response(
-            content=ErrorBody(detail=f"Range not satisfiable: the recording has {size} bytes"),
+            content=msgspec.json.encode(
+                ErrorBody(detail=f"Range not satisfiable: the recording has {size} bytes")
+            ),
+            media_type=MediaType.JSON,
             status_code=HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
             headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
         )
