@@ -3,18 +3,26 @@ API and compared with what the caller sent and heard; organisation scope and byt
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import io
 import wave
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
+from adapters.pipelines.assets import greeting_ulaw
 from domain.workflow_run import RunState
 from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
-from tests.e2e.conftest import Tenant, TenantFactory
+from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller, Received, pcm_of, speech_phrase
+from tests.processes import serve_env, serve_process
+from tests.served import free_port
 
 RECORDED = {"engine": "linetest", "recording": True, "max_call_seconds": 60}
 RATE = 8000
@@ -202,3 +210,50 @@ async def test_the_run_carries_its_recording(recorded: Tenant, api: httpx.AsyncC
     assert body["recording"]["url"].endswith(f"/api/v1/runs/{run_id}/recording")
     assert body["recording"]["channels"] == 2
     assert 0.9 < body["recording"]["seconds"] < 5
+
+
+async def test_a_server_killed_mid_call_leaves_a_recording_that_plays_after_restart(
+    tenants: TenantFactory, cloudonix: CloudonixStandIn, database_url: str, tmp_path: Path
+):
+    line = await tenants.create(definition=RECORDED)
+    cloudonix.add_domain(line.domain, line.token, sessions={"S-rec"})
+    folder = tmp_path / "recordings"
+    env = serve_env(
+        database_url, cloudonix.url, SECRET_KEY, instance_ttl="60", recordings_url=f"file://{folder}"
+    )
+    port = free_port()
+    async with serve_process(env, port) as first:
+        here = dataclasses.replace(line, app_url=first.url)
+        with contextlib.suppress(ConnectionClosed):
+            async with connect(here.stream_url(), compression=None) as ws:
+                caller = MediaCaller(ws)
+                await caller.handshake("S-rec")
+                await caller.silence(1.0)  # the greeting plays meanwhile
+                await caller.stream(speech_phrase(1.0))  # and is interrupted
+                await caller.silence(3.0)  # the echo plays meanwhile
+                first.kill()
+    [left_behind] = (folder / ".partial").iterdir()
+    assert left_behind.name.endswith(".wav.part")
+    assert left_behind.read_bytes()[40:44] == b"\0\0\0\0"  # the data size was never written
+
+    async with serve_process(env, port) as second:  # the same name: its previous life is reaped at once
+        run = None
+        for _ in range(100):
+            run = await line.only_run()
+            if run.recording is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert run is not None and run.recording is not None, run
+        assert (run.state, run.end_reason) == (RunState.FAILED, "instance_lost")
+        async with httpx.AsyncClient(base_url=second.url) as api:
+            answer = await api.get(f"/api/v1/runs/{run.id}/recording", headers=line.auth)
+    assert answer.status_code == 200
+    left, right = wav_channels(answer.content)  # a playable WAV: its sizes were repaired
+    assert 5.0 - 2.5 <= len(left) / RATE <= 5.5  # a crash loses at most the last seconds
+    assert abs(len(left) / RATE - run.recording.seconds) < 0.01
+    at, match = best_lag(pcm_of(speech_phrase(1.0)), left)
+    assert match > 0.9
+    assert abs(at - 1.0) < MAX_OFFSET
+    _, match = best_lag(pcm_of(greeting_ulaw()[:6400]), right)
+    assert match > 0.9
+    assert not list((folder / ".partial").iterdir())
