@@ -8,21 +8,24 @@ import contextlib
 import dataclasses
 import io
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from moto.server import ThreadedMotoServer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from adapters.pipelines.assets import greeting_ulaw
 from domain.workflow_run import RunState
+from entrypoints.settings import Settings
 from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller, Received, pcm_of, speech_phrase
 from tests.processes import serve_env, serve_process
-from tests.served import free_port
+from tests.served import free_port, served_app
 
 RECORDED = {"engine": "linetest", "recording": True, "max_call_seconds": 60}
 RATE = 8000
@@ -257,3 +260,64 @@ async def test_a_server_killed_mid_call_leaves_a_recording_that_plays_after_rest
     _, match = best_lag(pcm_of(greeting_ulaw()[:6400]), right)
     assert match > 0.9
     assert not list((folder / ".partial").iterdir())
+
+
+@pytest.fixture
+def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3 in server mode: a real HTTP server on loopback, reached through the standard
+    `AWS_*` variables (as `serve` would be configured)."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+async def test_an_s3_store_round_trip(
+    s3_server: str, settings: Settings, tenants: TenantFactory, cloudonix: CloudonixStandIn
+):
+    from aiobotocore.session import get_session
+
+    async with get_session().create_client("s3") as s3:
+        await s3.create_bucket(Bucket="calls")
+        port = free_port()
+        on_s3 = dataclasses.replace(
+            settings,
+            recordings_url="s3://calls/agent-stream/",
+            public_url=f"http://127.0.0.1:{port}",
+            instance_id="s3-instance",
+            instance_name="s3-host",
+        )
+        with served_app(on_s3, port=port) as url:
+            line = dataclasses.replace(await tenants.create(definition=RECORDED), app_url=url)
+            cloudonix.add_domain(line.domain, line.token, sessions={"S-rec"})
+            run_id = await _short_call(line)
+            run = await line.only_run()
+            assert run.recording is not None
+            assert run.recording.url == f"{url}/api/v1/runs/{run_id}/recording"
+            async with httpx.AsyncClient(base_url=url) as api:
+                whole = await api.get(f"/api/v1/runs/{run_id}/recording", headers=line.auth)
+                part = await api.get(
+                    f"/api/v1/runs/{run_id}/recording", headers={**line.auth, "Range": "bytes=4-11"}
+                )
+        stored = await s3.get_object(Bucket="calls", Key=f"agent-stream/run-{run_id}.wav")
+        async with stored["Body"] as body:
+            content = await body.read()
+    assert whole.status_code == 200
+    assert whole.content == content
+    left, _ = wav_channels(content)
+    assert abs(len(left) / RATE - run.recording.seconds) < 0.01
+    _, match = best_lag(pcm_of(speech_phrase(1.0)), left)
+    assert match > 0.9
+    assert (part.status_code, part.content) == (206, content[4:12])
+    assert part.headers["content-range"] == f"bytes 4-11/{len(content)}"
