@@ -74,7 +74,7 @@ class World:
     live_calls: LiveCallRegistry = field(default_factory=LiveCallRegistry)
     load: Load = field(default_factory=lambda: Load(LoopLag(busy_above_seconds=0.15)))
     life: InstanceLife | None = None
-    recordings: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="recordings-")))
+    recordings: Path = Path(tempfile.gettempdir()) / "agent-stream-unit-recordings"  # made at first use
 
     def __post_init__(self) -> None:
         identity = InstanceIdentity("test-instance", "test-host:8000", ttl_seconds=30)
