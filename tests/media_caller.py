@@ -71,6 +71,8 @@ class MediaCaller:
         self.sent_at: list[float] = []  # send time of each media frame
         self._receiver = asyncio.create_task(self._receive())
         self._seq = 2
+        self._first_sent: float | None = None  # the stream's time 0, for `media.timestamp`
+        self._next_ms = 0  # the media clock: where the next frame goes
 
     async def handshake(self, session: str, **start: Any) -> float:
         await self.ws.send(json.dumps(CONNECTED))
@@ -83,13 +85,25 @@ class MediaCaller:
     async def stream(self, ulaw: bytes) -> float:
         """Send `ulaw` in real time, 20 ms a frame; returns when the first frame was sent."""
         t0 = time.monotonic()
+        if self._first_sent is None:
+            self._first_sent = t0
+        # never faster than real time: a new stream starts once the previous one's last frame is over
+        t0 = max(t0, self._first_sent + self._next_ms / 1000)
+        # like a provider's media clock: 20 ms a frame, and a pause in sending is a gap in it
+        first_ms = max(self._next_ms, round((t0 - self._first_sent) * 1000))
         for k in range(0, len(ulaw), FRAME_BYTES):
             delay = t0 + (k // FRAME_BYTES) * 0.02 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             self.sent_at.append(time.monotonic())
             self._seq += 1
-            frame = media_message(self.stream_sid, ulaw[k : k + FRAME_BYTES], sequence_number=str(self._seq))
+            self._next_ms = first_ms + (k // FRAME_BYTES + 1) * 20
+            frame = media_message(
+                self.stream_sid,
+                ulaw[k : k + FRAME_BYTES],
+                sequence_number=str(self._seq),
+                timestamp_ms=self._next_ms - 20,
+            )
             await self.ws.send(to_text(frame))
         return t0
 

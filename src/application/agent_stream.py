@@ -12,7 +12,8 @@ from application import log_context
 from application.admission import Load, StartingCall
 from application.instance_life import InstanceLife
 from application.live_calls import LiveCallRegistry
-from application.ports.live_call import AgentPipeline, AgentSession, CallOutcome, CallSocket
+from application.ports.live_call import ActiveCall, AgentPipeline, AgentSession, CallOutcome, CallSocket
+from application.ports.recordings import CallRecorder, CallRecording
 from application.ports.repositories import (
     CallRoute,
     CallRoutes,
@@ -98,6 +99,7 @@ class AgentStream:
         lookup_guard: LookupFailureWindow,
         metrics: CallMetrics,
         tracer: Tracer = NO_TRACER,
+        recorder: CallRecorder,
     ) -> None:
         self._routes = routes
         self._runs = runs
@@ -112,6 +114,7 @@ class AgentStream:
         self._live_calls = instance.live_calls
         self._metrics = metrics
         self._tracer = tracer
+        self._recorder = recorder
         self._monotonic = clock.monotonic
 
     async def execute(self, command: AgentStreamCommand, socket: CallSocket) -> Close:
@@ -260,6 +263,7 @@ class AgentStream:
         outcome: CallOutcome | None = None
         refusal: StreamRefusedError | None = None
         session: AgentSession | None = None
+        recording: CallRecording | None = None
 
         def prepare(start: StreamStart) -> None:  # on `start`, while the session is validated
             nonlocal session
@@ -275,6 +279,8 @@ class AgentStream:
             call = await opener.open(socket, command.request, workflow, run, on_start=prepare)  # 7
             self._metrics.handshake_done(self._monotonic() - accepted_at)
             try:
+                if workflow.definition.records:
+                    recording = self._record(run, call)
                 if session is None:  # an opener that did not call back
                     prepare(call.start)
                 assert session is not None  # noqa: S101 - set by prepare
@@ -298,6 +304,8 @@ class AgentStream:
                 if run.id is not None:
                     self._live_calls.unregister(run.id)
                 await _shielded(call.aclose())
+                if recording is not None:  # stored before the run's end: its URL then works
+                    run.recording = await _shielded(recording.finish())
                 run.logs["media"] = call.stats()
                 run.logs.update(call.control_logs())  # e.g. a failed provider hang-up
         except StreamRefusedError as exc:
@@ -315,6 +323,17 @@ class AgentStream:
             if session is not None:
                 await _shielded(session.aclose())
         return await _shielded(self._finish(run, outcome, refusal, journal))  # 9
+
+    def _record(self, run: WorkflowRun, call: ActiveCall) -> CallRecording | None:
+        """Start the call's recording (`definition.recording`); a recorder that cannot start
+        (a full or read-only disk) leaves the call unrecorded, never refused."""
+        try:
+            recording = self._recorder.open(run)
+        except OSError as exc:
+            log.warning("recording_not_started", extra={"error": str(exc)[:200]})
+            return None
+        call.record(recording)
+        return recording
 
     async def _finish(
         self,

@@ -72,6 +72,9 @@ class AgentDefinition:
             except InvalidWebhookUrlError as exc:
                 raise InvalidDefinitionError("webhook_url", str(exc)) from None
         check_turn_settings(raw)
+        recording = raw.get("recording", False)
+        if not isinstance(recording, bool):
+            raise InvalidDefinitionError("recording", "must be true or false")
         known = {"engine", "greeting", "transfer_destination", "max_call_seconds"}
         return cls(
             engine=engine,
@@ -86,6 +89,11 @@ class AgentDefinition:
         """Where a POST goes when one of the agent's runs ends (`definition.webhook_url`)."""
         url = self.settings.get("webhook_url")
         return url if isinstance(url, str) else None
+
+    @property
+    def records(self) -> bool:
+        """`recording: true`: the call is recorded (a stereo WAV, caller left, agent right)."""
+        return self.settings.get("recording") is True
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"engine": self.engine, "max_call_seconds": self.max_call_seconds}

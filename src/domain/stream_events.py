@@ -78,6 +78,7 @@ class StreamStart:
 @dataclass(slots=True)  # not frozen: built 50 times a second per call, and frozen init is slower
 class AudioIn:
     pcm: bytes  # 16-bit little-endian PCM, 8 kHz mono
+    position: float | None = None  # seconds on the provider's stream clock, when asked for and given
 
 
 @dataclass(frozen=True, slots=True)

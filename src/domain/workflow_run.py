@@ -15,6 +15,7 @@ from uuid import UUID
 from domain.close_policy import Close, CloseCode
 from domain.disposition import disposition_of
 from domain.masking import mask_phone
+from domain.recording import RunRecording
 from domain.stored import Stored
 
 RUN_NAME_PREFIX = "WR-AGS-"
@@ -122,6 +123,7 @@ class WorkflowRun(Stored):
     instance_id: str | None = None
     disposition: str | None = None  # set when the run ends (`domain.disposition`)
     trace_id: str | None = None  # the call's OpenTelemetry trace (32 hex digits), when tracing is on
+    recording: RunRecording | None = None
     id: int | None = None
 
     def _move(self, target: RunState) -> None:

@@ -36,6 +36,7 @@ def run_to_dict(run: WorkflowRun) -> dict[str, Any]:
         "close_reason": run.close_reason,
         "disposition": run.disposition,
         "trace_id": run.trace_id,
+        "recording": run.recording.to_api() if run.recording is not None else None,
     }
 
 

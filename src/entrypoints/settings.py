@@ -25,6 +25,8 @@ _DATABASE_DRIVERS: Final = {
 }
 _DATABASE_URL_FORMS: Final = "postgresql://user@host/db or sqlite:///path/to/file.db"
 
+DEFAULT_RECORDINGS_URL = "file://./recordings"
+
 T = TypeVar("T")
 
 
@@ -107,6 +109,23 @@ def database_url(raw: str | None) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _recordings_url(raw: str) -> str:
+    if raw.startswith("file://") and len(raw) > len("file://"):
+        return raw
+    if raw.startswith("s3://") and raw.removeprefix("s3://").split("/", 1)[0]:
+        return raw
+    raise ValueError(raw)
+
+
+def default_recordings_url(database: str) -> str:
+    """`recordings` beside the embedded database's file (`./recordings` for the default one)."""
+    url = make_url(database)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        folder = os.path.dirname(url.database) or "."
+        return f"file://{folder}/recordings"
+    return DEFAULT_RECORDINGS_URL
+
+
 def _asyncpg_options(url: URL) -> URL:
     if "sslmode" not in url.query:
         return url
@@ -134,6 +153,7 @@ class Settings:
     instance_name: str = ""  # where this instance runs (host:port), set by `serve` and `demo`
     webhook_allow_private: bool = False  # webhooks to http URLs and private/loopback addresses
     tracing: bool = False  # OpenTelemetry spans exported over OTLP (`tracing_enabled`)
+    recordings_url: str = DEFAULT_RECORDINGS_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -200,6 +220,13 @@ class Settings:
                 env, "AGENT_STREAM_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private, _boolean, "true or false"
             ),
             tracing=tracing_enabled(env),
+            recordings_url=_get(
+                env,
+                "AGENT_STREAM_RECORDINGS_URL",
+                default_recordings_url(database_url(env.get(DATABASE_URL_VARIABLE))),
+                _recordings_url,
+                "file://FOLDER or s3://BUCKET[/PREFIX]",
+            ),
         )
 
     @property

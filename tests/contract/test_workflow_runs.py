@@ -11,6 +11,7 @@ import pytest
 from application.ports.repositories import StorageError
 from domain.agents import Workflow
 from domain.close_policy import NORMAL_CLOSE
+from domain.recording import RunRecording
 from domain.workflow_run import EndReason, RunState, WorkflowRun
 from tests.contract.conftest import Backend
 from tests.contract.factories import EPOCH, WorkflowRunFactory
@@ -226,3 +227,18 @@ async def test_a_user_without_runs_used_nothing(backend: Backend) -> None:
     assert user.id is not None
 
     assert await backend.runs.seconds_used(user.id, EPOCH) == 0.0
+
+
+async def test_save_recording_stores_only_the_recording(backend: Backend) -> None:
+    workflow = await backend.new_workflow()
+    added = await backend.runs.add(_fresh_run(workflow))
+    assert added.id is not None and added.recording is None
+    recording = RunRecording(key=f"run-{added.id}.wav", url="https://x/rec", seconds=12.5, bytes=400_044)
+
+    changed = dataclasses.replace(added, recording=recording, logs={"not": "stored"})
+    await backend.runs.save_recording(changed)
+
+    loaded = await backend.runs.get(added.id)
+    assert loaded == dataclasses.replace(added, recording=recording)
+    with pytest.raises(StorageError):
+        await backend.runs.save_recording(dataclasses.replace(changed, id=added.id + 1000))

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -64,7 +65,14 @@ def app_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, cloudonix_api: CloudonixStandIn, app_port: int) -> Settings:
+def recordings_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recordings")
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, cloudonix_api: CloudonixStandIn, app_port: int, recordings_folder: Path
+) -> Settings:
     return Settings(
         database_url=database_url,
         public_url=f"http://127.0.0.1:{app_port}",
@@ -77,6 +85,7 @@ def settings(database_url: str, cloudonix_api: CloudonixStandIn, app_port: int) 
         busy_lag_ms=0,  # the test process shares its GIL with the app: admission is tested on its own
         log_format="json",
         webhook_allow_private=True,  # the tests' webhook receivers are on loopback
+        recordings_url=f"file://{recordings_folder}",
     )
 
 

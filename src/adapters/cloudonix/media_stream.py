@@ -28,6 +28,7 @@ from application.ports.live_call import (
     ProviderCallRef,
     ProviderSessions,
 )
+from application.ports.recordings import CallRecording
 from domain.close_policy import Close
 from domain.stream_events import AudioIn, InboundEvent, MarkIn, StopIn, StreamStart
 from domain.workflow_run import EndReason, hangup_close, last_words_play_out, transfer_close
@@ -64,6 +65,12 @@ class TwilioFramedCall(ActiveCall):
         self._frames_in = 0
         self._bad: Counter[str] = Counter()
         self._hangup: HangupReport | None = None
+        self._recording: CallRecording | None = None
+
+    def record(self, recording: CallRecording) -> None:
+        recording.agent_encoding(self._codec.name)
+        self._recording = recording
+        self._pacer.record(recording.agent, recording.cut)
 
     # inbound -------------------------------------------------------------------------------
 
@@ -71,16 +78,20 @@ class TwilioFramedCall(ActiveCall):
         receive = self._socket.receive
         stream_sid = self.start.stream_sid
         codec = self._codec
+        clock = asyncio.get_running_loop().time
         while True:
             message = await receive()
             if message is None:
                 yield _STOP
                 return
-            event = parse_inbound(message, stream_sid, codec)
+            recording = self._recording
+            event = parse_inbound(message, stream_sid, codec, positions=recording is not None)
             if event is None:
                 continue
             if type(event) is AudioIn:
                 self._frames_in += 1
+                if recording is not None:
+                    recording.caller(event.pcm, event.position, clock())
                 yield event
             elif isinstance(event, BadFrame):
                 self._count_bad(event)

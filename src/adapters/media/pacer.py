@@ -109,7 +109,15 @@ class OutboundPacer:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._running = False
+        self._tap: Callable[[bytes, float], None] | None = None
+        self._on_cut: Callable[[float], None] | None = None
         self.frames_sent = 0
+
+    def record(self, tap: Callable[[bytes, float], None], on_cut: Callable[[float], None]) -> None:
+        """Hand every frame sent to `tap(frame, plays_at)` (encoded, with the loop time it starts
+        playing) and every `clear` to `on_cut(at)`: what a recording of the call needs."""
+        self._tap = tap
+        self._on_cut = on_cut
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -191,6 +199,8 @@ class OutboundPacer:
         self._segment_start = heard
         self._sent = 0
         self._play_end = self._loop.time()
+        if self._on_cut is not None:
+            self._on_cut(self._play_end)
         if not self._closed:
             self._clear_pending = True
             self._wake()
@@ -334,6 +344,8 @@ class OutboundPacer:
                 self._sent += frame_size
                 self._play_end = play_at + FRAME_SECONDS
                 self.frames_sent += 1
+                if self._tap is not None:
+                    self._tap(bytes(frame), play_at)
                 if not await send(framer.media_payload(frame)):
                     break
         finally:

@@ -113,6 +113,7 @@ class WorkflowRunRow(IdentityBase):
     instance_id: Mapped[str | None] = mapped_column(String(128), index=True)
     disposition: Mapped[str | None] = mapped_column(String(32), index=True)
     trace_id: Mapped[str | None] = mapped_column(String(32))
+    recording: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
 
 
 class CallSlotRow(DefaultBase):

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from application.ports.recordings import CallRecording
 from application.ports.tracing import NO_SPAN, TraceSpan
 from domain.agents import AgentDefinition
 from domain.close_policy import Close
@@ -159,6 +160,12 @@ class ActiveCall(Protocol):
     @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Media counters for the run's logs: frames in and out, bad frames by kind."""
+
+    def record(self, recording: CallRecording) -> None:
+        """Hand the call's audio to `recording` from now on: what the caller sends, placed by the
+        provider's clock, and what the agent's audio plays and when (`clear`ed audio excluded).
+        A call that cannot record ignores it."""
+        return None
 
     def control_logs(self) -> dict[str, Any]:
         """What call control did, for the run's logs by key: `provider_hangup` (a `HangupReport`)

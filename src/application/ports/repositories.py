@@ -102,6 +102,10 @@ class WorkflowRunRepository(Protocol):
         """Store only the run's `gathered_context` (what an agent journals during the call)."""
 
     @abstractmethod
+    async def save_recording(self, run: WorkflowRun) -> None:
+        """Store only the run's `recording` (set after the run ended, e.g. repaired at a start)."""
+
+    @abstractmethod
     async def get(self, run_id: int) -> WorkflowRun | None: ...
 
     @abstractmethod

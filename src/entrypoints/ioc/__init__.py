@@ -11,6 +11,7 @@ from dishka import AsyncContainer, Provider, make_async_container
 
 from entrypoints.ioc.infrastructure import InfraProvider
 from entrypoints.ioc.persistence import SqlAdaptersProvider
+from entrypoints.ioc.recordings import RecordingsProvider
 from entrypoints.ioc.use_cases import UseCasesProvider
 from entrypoints.ioc.web import HttpProvider
 from entrypoints.settings import Settings
@@ -20,7 +21,12 @@ def make_container(settings: Settings, *providers: Provider) -> AsyncContainer:
     """The app container; `providers` replace the default SQL persistence when given."""
     persistence = providers or (SqlAdaptersProvider(),)
     return make_async_container(
-        InfraProvider(), *persistence, UseCasesProvider(), HttpProvider(), context={Settings: settings}
+        InfraProvider(),
+        *persistence,
+        UseCasesProvider(),
+        HttpProvider(),
+        RecordingsProvider(),
+        context={Settings: settings},
     )
 
 

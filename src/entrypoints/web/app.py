@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from application.agent_stream import PipelineRegistry
 from application.instance_tasks import InstanceTasks
 from application.ports.call_control import CallControlChannel
 from application.ports.repositories import TelephonyConfigRepository
+from application.recordings import RecoverRecordings
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.web.api import API_ROUTES, EXCEPTION_HANDLERS, OPENAPI_PLUGINS, openapi_config
 from entrypoints.web.api.routing import complete_allow_header
@@ -44,10 +46,14 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
         gc.freeze()
         tasks = await container.get(InstanceTasks)
         await tasks.start()  # registers, and reaps this instance's previous life, before serving
+        recovery = asyncio.create_task((await container.get(RecoverRecordings)).execute())
         log.info("service_started", instance_id=settings.instance_id)
         try:
             yield
         finally:
+            recovery.cancel()  # what it did not store waits for the next start
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recovery
             await tasks.stop()  # the heartbeat and the lag sampler, then this life's end
             await container.close()
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -16,6 +18,8 @@ from adapters.media.twilio.handshake import TwilioHandshakeReader
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
 from adapters.pipelines.linetest import LineTestPipeline
+from adapters.recording.recorder import SpoolRecorder
+from adapters.recording.stores import FolderRecordingStore
 from adapters.system.clock import FixedClock, SequentialRunNumbers
 from application.admission import Load, LoopLag
 from application.agent_stream import AgentStream, AgentStreamCommand, PipelineRegistry, ThisInstance
@@ -70,6 +74,7 @@ class World:
     live_calls: LiveCallRegistry = field(default_factory=LiveCallRegistry)
     load: Load = field(default_factory=lambda: Load(LoopLag(busy_above_seconds=0.15)))
     life: InstanceLife | None = None
+    recordings: Path = Path(tempfile.gettempdir()) / "agent-stream-unit-recordings"  # made at first use
 
     def __post_init__(self) -> None:
         identity = InstanceIdentity("test-instance", "test-host:8000", ttl_seconds=30)
@@ -96,6 +101,9 @@ class World:
             instance=ThisInstance(self.life, self.live_calls, self.load),
             lookup_guard=self.guard,
             metrics=NoCallMetrics(),
+            recorder=SpoolRecorder(
+                FolderRecordingStore(self.recordings), self.recordings / ".partial", "http://agents.test"
+            ),
         )
 
     def url(

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 MAX_MESSAGE_CHARS: Final = 64 * 1024
+FRAME_SECONDS: Final = 0.02  # one `chunk` of a provider's media
 DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
 
 BadFrameKind = Literal[
@@ -103,9 +104,28 @@ def load_message(message: str | bytes) -> dict[str, Any] | BadFrame:
     return obj
 
 
-def parse_inbound(message: str | bytes, stream_sid: str, codec: Codec) -> InboundEvent | BadFrame | None:
+def media_position(media: dict[str, Any]) -> float | None:
+    """Seconds from the stream's start of a `media` body: its `timestamp` (ms, a string or a
+    number), else its `chunk` (from 1, 20 ms each); `None` when neither is a usable number.
+    (`sequenceNumber` is not used: it counts marks and DTMF too, so its gaps are not lost audio.)"""
+    for key, scale, first in (("timestamp", 0.001, 0), ("chunk", FRAME_SECONDS, 1)):
+        raw = media.get(key)
+        if isinstance(raw, str | int) and not isinstance(raw, bool):
+            try:
+                value = int(raw)
+            except ValueError:
+                continue
+            if first <= value < 10**10:
+                return (value - first) * scale
+    return None
+
+
+def parse_inbound(
+    message: str | bytes, stream_sid: str, codec: Codec, *, positions: bool = False
+) -> InboundEvent | BadFrame | None:
     """One media-phase message -> an inbound event, a `BadFrame`, or `None` (valid, nothing to do:
-    an empty media payload)."""
+    an empty media payload). With `positions` (a recorded call), `AudioIn.position` is the frame's
+    place on the provider's stream clock: `media.timestamp` (ms), else `media.chunk` (20 ms each)."""
     obj = load_message(message)
     if isinstance(obj, BadFrame):
         return obj
@@ -128,6 +148,8 @@ def parse_inbound(message: str | bytes, stream_sid: str, codec: Codec) -> Inboun
             return BadFrame("invalid_base64", f"{len(payload)} characters")
         if len(raw) % codec.sample_width:
             return BadFrame("odd_payload", f"{len(raw)} bytes")
+        if positions:
+            return AudioIn(codec.decode(raw), media_position(media))
         return AudioIn(codec.decode(raw))
     if event == "dtmf":
         body = obj.get("dtmf")

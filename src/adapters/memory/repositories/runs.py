@@ -59,6 +59,12 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id].gathered_context = copy.deepcopy(run.gathered_context)
 
+    async def save_recording(self, run: WorkflowRun) -> None:
+        run_id = run.stored_id
+        if run_id not in self._runs:
+            raise StorageError(f"no run with id {run_id}")
+        self._runs[run_id].recording = run.recording
+
     def live_runs(self) -> list[WorkflowRun]:
         """The stored runs not yet terminal (the stored objects themselves, for the reaper)."""
         return [run for run in self._runs.values() if not run.state.terminal]

@@ -7,6 +7,7 @@ from typing import Any
 from adapters.sql.models import OrganizationRow, TelephonyConfigRow, UserRow, WorkflowRow, WorkflowRunRow
 from application.ports.credentials import CredentialCipher
 from domain.agents import AgentDefinition, Organization, User, Workflow, WorkflowStatus
+from domain.recording import RunRecording
 from domain.telephony import Provider, SecretStr, TelephonyConfig
 from domain.workflow_run import RunState, WorkflowRun
 
@@ -108,7 +109,12 @@ def workflow_run_values(run: WorkflowRun) -> dict[str, Any]:
         "instance_id": run.instance_id,
         "disposition": run.disposition,
         "trace_id": run.trace_id,
+        "recording": recording_value(run),
     }
+
+
+def recording_value(run: WorkflowRun) -> dict[str, Any] | None:
+    return run.recording.to_dict() if run.recording is not None else None
 
 
 def workflow_run_from_row(row: WorkflowRunRow) -> WorkflowRun:
@@ -132,6 +138,7 @@ def workflow_run_from_row(row: WorkflowRunRow) -> WorkflowRun:
         instance_id=row.instance_id,
         disposition=row.disposition,
         trace_id=row.trace_id,
+        recording=RunRecording.from_dict(row.recording),
         id=row.id,
     )
 

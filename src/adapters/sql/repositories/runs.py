@@ -9,7 +9,12 @@ from sqlalchemy import func, select, update
 
 from adapters.sql.models import WorkflowRow, WorkflowRunRow
 from adapters.sql.repositories.base import SqlAdapter, rowcount
-from adapters.sql.repositories.mappers import end_values, workflow_run_from_row, workflow_run_values
+from adapters.sql.repositories.mappers import (
+    end_values,
+    recording_value,
+    workflow_run_from_row,
+    workflow_run_values,
+)
 from adapters.sql.repositories.webhooks import enqueue_webhook
 from application.ports.repositories import StorageError, WorkflowRunRepository
 from domain.workflow_run import WorkflowRun
@@ -29,6 +34,9 @@ class SqlWorkflowRunRepository(SqlAdapter, WorkflowRunRepository):
     async def save_gathered_context(self, run: WorkflowRun) -> None:
         """One column, not the whole row: the journal writes a few times a turn."""
         await self._update(run, {"gathered_context": run.gathered_context})
+
+    async def save_recording(self, run: WorkflowRun) -> None:
+        await self._update(run, {"recording": recording_value(run)})
 
     async def _update(self, run: WorkflowRun, values: dict[str, Any], ended: bool = False) -> None:
         run_id = run.stored_id

@@ -7,6 +7,7 @@ from litestar.types import ControllerRouterHandler
 from entrypoints.web.api.agents import AgentController
 from entrypoints.web.api.errors import EXCEPTION_HANDLERS
 from entrypoints.web.api.openapi import OPENAPI_PLUGINS, openapi_config, swagger_assets_router
+from entrypoints.web.api.recordings import get_recording
 from entrypoints.web.api.runs import RunController
 from entrypoints.web.api.telephony import TelephonyConfigurationController, transfer_result
 
@@ -16,6 +17,7 @@ API_ROUTES: list[ControllerRouterHandler] = [
     AgentController,
     TelephonyConfigurationController,
     RunController,
+    get_recording,
     transfer_result,
     swagger_assets_router(),
 ]

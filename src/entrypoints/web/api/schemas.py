@@ -194,6 +194,20 @@ class WebhookState(Struct):
     ]
 
 
+class RunRecordingInfo(Struct):
+    """Where the run's stereo WAV is (caller left, agent right), and how long it is."""
+
+    url: Annotated[
+        str,
+        Meta(
+            description="`GET` it with the API key (HTTP ranges work).",
+            examples=["https://agents.example.com/api/v1/runs/1042/recording"],
+        ),
+    ]
+    seconds: Annotated[float, Meta(examples=[130.24])]
+    channels: Annotated[int, Meta(examples=[2])]
+
+
 class Run(Struct):
     """One call (a workflow run) as the agent's Runs tab shows it."""
 
@@ -256,6 +270,10 @@ class Run(Struct):
             description="The call's OpenTelemetry trace id (32 hex digits); null when tracing is off.",
             examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
         ),
+    ] = None
+    recording: Annotated[
+        RunRecordingInfo | None,
+        Meta(description="The call's recording, for agents with `recording: true`; null without one."),
     ] = None
 
     @classmethod

@@ -2,7 +2,7 @@
 slow run to its spans in a tracing backend.
 
 Revision ID: 0005
-Revises: 0003 (re-chained after 0004 when the issue-14 branches are merged)
+Revises: 0004
 Create Date: 2026-12-20
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -288,3 +288,26 @@ def test_load_message_agrees_with_json_loads(message: str) -> None:
     loaded = load_message(message)
     expected = json.loads(message)
     assert json.dumps(loaded) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(
+    ("media_fields", "position"),
+    [
+        ({"timestamp": "1240", "chunk": "3"}, 1.24),
+        ({"timestamp": 60}, 0.06),
+        ({"chunk": "3"}, 0.04),  # chunks count from 1, 20 ms each
+        ({"timestamp": "soon", "chunk": "2"}, 0.02),
+        ({"timestamp": "-5"}, None),
+        ({}, None),
+        ({"timestamp": True}, None),
+    ],
+)
+def test_a_recorded_call_gets_each_frame_s_position(media_fields: dict[str, object], position: float | None):
+    message = json.dumps(
+        {"event": "media", "streamSid": SID, "media": {**media_fields, "payload": b64(ULAW_FRAME)}}
+    )
+    event = parse_inbound(message, SID, MULAW, positions=True)
+    assert isinstance(event, AudioIn)
+    assert event.position == (pytest.approx(position) if position is not None else None)
+    plain = parse_inbound(message, SID, MULAW)
+    assert isinstance(plain, AudioIn) and plain.position is None  # not asked for: not read
