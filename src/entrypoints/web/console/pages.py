@@ -173,7 +173,8 @@ class AgentPages(Controller):
             "status": str(workflow.status),
             "definition": json.dumps(workflow.definition.to_dict(), indent=2),
         }
-        return page("agent.html", session, agent=workflow, form=form, errors={}, **context)
+        saved = request.query_params.get("saved") == "1"
+        return page("agent.html", session, agent=workflow, form=form, errors={}, saved=saved, **context)
 
     @post("/{agent_uuid:uuid}", include_in_schema=False)
     @inject
