@@ -64,6 +64,12 @@ def main() -> int:
         print(f"/health 200; unknown agent closed {code} {reason!r}")
         if (code, reason) != (1008, "Workflow not found"):
             return 1
+        for path in ("/console/sign-in", "/console/static/htmx.min.js", "/console/static/sse.js"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                if answer.status != 200 or not answer.read():
+                    print(f"the console's {path} is not served", file=sys.stderr)
+                    return 1
+        print("the console and its static files are served (nothing from elsewhere)")
         if not os.path.exists(os.path.join(workdir, "agent-stream.db")):
             print("the embedded database was not created", file=sys.stderr)
             return 1

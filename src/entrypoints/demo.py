@@ -221,6 +221,9 @@ def banner(
     return f"""
 Agent Stream demo: serving on http://{HOST}:{port} (Ctrl-C stops)
 
+Console: http://{HOST}:{port}/console  (sign in with the API key below; the agent's Runs tab
+shows the test call live)
+
   database       {_database_label(settings)}  (demo state: {state_file})
   organisation   {DEMO_ORGANIZATION}, id {demo.state.organization_id}{again}
   agent          {DEMO_AGENT}, engine linetest, agent_uuid {agent_uuid}

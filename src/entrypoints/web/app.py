@@ -21,6 +21,7 @@ from application.recordings import RecoverRecordings
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.web.api import API_ROUTES, EXCEPTION_HANDLERS, OPENAPI_PLUGINS, openapi_config
 from entrypoints.web.api.routing import complete_allow_header
+from entrypoints.web.console import CONSOLE_ROUTES, console_templates
 from entrypoints.web.health import health, metrics, ready
 from entrypoints.web.stream import agent_stream, agent_stream_with_provider
 
@@ -58,7 +59,16 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
             await container.close()
 
     app = Litestar(
-        route_handlers=[health, ready, metrics, agent_stream, agent_stream_with_provider, *API_ROUTES],
+        route_handlers=[
+            health,
+            ready,
+            metrics,
+            agent_stream,
+            agent_stream_with_provider,
+            *API_ROUTES,
+            *CONSOLE_ROUTES,
+        ],
+        template_config=console_templates(),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),
         plugins=[*OPENAPI_PLUGINS],

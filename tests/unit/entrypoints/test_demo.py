@@ -150,3 +150,4 @@ def test_the_banner_has_the_stream_url_valid_cxml_the_key_and_the_call_command()
     assert stream is not None
     assert stream.get("url") == public
     assert call_command(local) in lines
+    assert "Console: http://127.0.0.1:8123/console" in text  # where to watch the call
