@@ -15,7 +15,7 @@ from application.ports.run_feed import RunChange
 from domain.close_policy import Close
 from entrypoints.simulator.caller import CallOptions, run_call
 from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
-from tests.e2e.conftest import Tenant
+from tests.e2e.conftest import Tenant, TenantFactory
 from tests.e2e.console.conftest import TestRunFeed, minted_run, screenshot, sign_in
 
 
@@ -137,3 +137,35 @@ async def test_hangs_a_live_call_up_from_its_page(page: Page, tenant: Tenant, cl
         await expect(page.get_by_role("button", name="Hang up")).to_have_count(0)
     finally:
         cloudonix.accept_any_session = False
+
+
+async def test_a_recorded_call_plays_on_its_page_for_its_organisation_only(
+    page: Page, tenants: TenantFactory, cloudonix: CloudonixStandIn, other_tenant: Tenant
+):
+    """The run page's player streams the recording through the console's session; another
+    organisation's session gets 404 for it."""
+    line = await tenants.create(definition={"engine": "linetest", "recording": True})
+    cloudonix.add_domain(line.domain, line.token)
+    cloudonix.accept_any_session = True
+    try:
+        out = io.StringIO()
+        assert await asyncio.to_thread(run_call, CallOptions(url=line.stream_url(), seconds=2.0), out) == 0
+        run = await line.ended_run(within=5)
+        assert run.recording is not None, out.getvalue()
+    finally:
+        cloudonix.accept_any_session = False
+
+    await sign_in(page, line.api_key)
+    await page.goto(f"/console/runs/{run.id}")
+    player = page.locator("audio")
+    await expect(player).to_have_attribute("src", f"/console/runs/{run.id}/recording")
+    whole = await page.request.get(f"/console/runs/{run.id}/recording")
+    assert whole.status == 200 and whole.headers["content-type"] == "audio/wav"
+    body = await whole.body()
+    assert body[:4] == b"RIFF" and body[8:12] == b"WAVE"
+    ranged = await page.request.get(f"/console/runs/{run.id}/recording", headers={"Range": "bytes=0-11"})
+    assert ranged.status == 206 and await ranged.body() == body[:12]
+
+    await page.context.clear_cookies()
+    await sign_in(page, other_tenant.api_key)
+    assert (await page.request.get(f"/console/runs/{run.id}/recording")).status == 404

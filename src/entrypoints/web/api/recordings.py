@@ -21,7 +21,7 @@ from litestar.status_codes import (
 )
 
 from application.authentication import Caller
-from application.recordings import GetRecording
+from application.recordings import GetRecording, RecordingFile
 from entrypoints.web.api.auth import SECURITY, require_api_key
 from entrypoints.web.api.errors import NOT_FOUND, responses
 from entrypoints.web.api.schemas import MAX_ID, ErrorBody
@@ -91,8 +91,13 @@ async def get_recording(
     recordings: FromDishka[GetRecording],
 ) -> Response[Any]:
     recording = await recordings.execute(caller.organization_id, run_id)
+    return recording_response(recording, request.headers.get("range"), run_id)
+
+
+def recording_response(recording: RecordingFile, range_header: str | None, run_id: int) -> Response[Any]:
+    """The recording, or the byte range `range_header` asks of it (the API's and the console's)."""
     size = recording.size
-    wanted = byte_range(request.headers.get("range"), size)
+    wanted = byte_range(range_header, size)
     if wanted == UNSATISFIABLE:
         return Response(
             content=msgspec.json.encode(

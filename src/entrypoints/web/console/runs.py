@@ -15,8 +15,10 @@ from application.live_calls import CallNotLiveError
 from application.management import MAX_RUNS_PAGE, GetAgent, GetRun, InvalidInputError, ListRuns, NotFoundError
 from application.ports.call_control import HolderUnavailableError
 from application.ports.run_feed import RunFeed
+from application.recordings import GetRecording
 from application.runs_control import HangUpRun, TransferRun
 from application.webhooks import WebhookStatus
+from entrypoints.web.api.recordings import recording_response
 from entrypoints.web.console.base import MAX_ID, AgentUuid, RunId, checked_form, go, page, signed_in
 from entrypoints.web.console.views import RunView, run_row_html
 
@@ -82,6 +84,16 @@ class RunPages(Controller):
             agent=workflow,
             message=request.query_params.get("message"),
         )
+
+    @get("/runs/{run_id:int}/recording", include_in_schema=False)
+    @inject
+    async def recording(
+        self, request: Request[Any, Any, Any], run_id: RunId, recordings: FromDishka[GetRecording]
+    ) -> Response[Any]:
+        """The run page's player: the same WAV and ranges as the API's route, for the session."""
+        session = await signed_in(request)
+        found = await recordings.execute(session.organization_id, run_id)
+        return recording_response(found, request.headers.get("range"), run_id)
 
     @post("/runs/{run_id:int}/hangup", include_in_schema=False)
     @inject

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from domain.recording import RunRecording
 from domain.webhooks import WebhookDelivery
 from domain.workflow_run import WorkflowRun
 from entrypoints.web.console.base import TEMPLATES
@@ -92,9 +92,9 @@ class RunView:
         return str(self.run.gathered_context.get("dtmf") or "")
 
     @property
-    def recording(self) -> Any:
-        """The run's recording (`url`, `seconds`, `channels`), once recordings exist on runs."""
-        return getattr(self.run, "recording", None)
+    def recording(self) -> RunRecording | None:
+        """The run's recording (`seconds`, `channels`; the page plays it through the console)."""
+        return self.run.recording
 
     @property
     def transcript(self) -> list[Line]:
