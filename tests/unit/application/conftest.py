@@ -15,6 +15,7 @@ from adapters.media.twilio import caller as wire
 from adapters.media.twilio.handshake import TwilioHandshakeReader
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
+from adapters.memory.run_feed import InMemoryRunFeed
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.system.clock import FixedClock, SequentialRunNumbers
 from application.admission import Load, LoopLag
@@ -70,11 +71,12 @@ class World:
     live_calls: LiveCallRegistry = field(default_factory=LiveCallRegistry)
     load: Load = field(default_factory=lambda: Load(LoopLag(busy_above_seconds=0.15)))
     life: InstanceLife | None = None
+    feed: InMemoryRunFeed = field(default_factory=InMemoryRunFeed)
 
     def __post_init__(self) -> None:
         identity = InstanceIdentity("test-instance", "test-host:8000", ttl_seconds=30)
         self.life = InstanceLife(
-            identity, self.store.instances, self.store.slots, self.store.runs, self.clock
+            identity, self.store.instances, self.store.slots, self.store.runs, self.clock, feed=self.feed
         )
 
     def use_case(self) -> AgentStream:
@@ -96,6 +98,7 @@ class World:
             instance=ThisInstance(self.life, self.live_calls, self.load),
             lookup_guard=self.guard,
             metrics=NoCallMetrics(),
+            feed=self.feed,
         )
 
     def url(
