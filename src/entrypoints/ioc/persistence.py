@@ -164,4 +164,6 @@ class MemoryAdaptersProvider(Provider):
         yield channel
         channel.close()
 
-    run_feed = provide(InMemoryRunFeed, provides=RunFeed)
+    @provide
+    def provide_run_feed(self) -> RunFeed:
+        return InMemoryRunFeed()
