@@ -154,15 +154,16 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(asyncio.run, main()).result()
 
 
-async def call_control_listeners(database_url: str) -> list[int]:
-    """The backend pids of the call-control listeners connected to this database."""
+async def call_control_listeners(database_url: str, application_name: str | None = None) -> list[int]:
+    """The backend pids of the call-control listeners connected to this database (or of the
+    listeners that show as `application_name`, e.g. the run feed's)."""
     from adapters.sql.call_control import APPLICATION_NAME, asyncpg_dsn
 
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         rows = await connection.fetch(
             "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
-            APPLICATION_NAME,
+            application_name or APPLICATION_NAME,
             make_url(database_url).database,
         )
         return [row["pid"] for row in rows]

@@ -21,10 +21,11 @@ from application.ports.repositories import (
     StorageError,
     WorkflowRunRepository,
 )
+from application.ports.run_feed import RunFeed
 from application.ports.system import CallMetrics, Clock, RunNumbers
 from application.ports.tracing import NO_TRACER, Tracer, TraceSpan
 from application.providers import CallOpener, ProviderRegistry
-from application.run_journal import RunJournal, store_end
+from application.run_journal import RunJournal, RunNews, store_end
 from domain.agents import Workflow, month_start, quota_allows
 from domain.close_policy import (
     INTERNAL_ERROR_CLOSE,
@@ -98,6 +99,7 @@ class AgentStream:
         instance: ThisInstance,
         lookup_guard: LookupFailureWindow,
         metrics: CallMetrics,
+        feed: RunFeed,
         tracer: Tracer = NO_TRACER,
         recorder: CallRecorder,
     ) -> None:
@@ -113,6 +115,7 @@ class AgentStream:
         self._guard = lookup_guard
         self._live_calls = instance.live_calls
         self._metrics = metrics
+        self._feed = feed  # each stored change of a run's state is published (the live Runs tab)
         self._tracer = tracer
         self._recorder = recorder
         self._monotonic = clock.monotonic
@@ -189,12 +192,14 @@ class AgentStream:
             await _shielded(self._release(slot))
             raise
         starting.done()  # what follows waits on the caller and the provider, not on the database
+        news = RunNews(self._feed, organization.id)
+        news.tell(run)
         try:
             with log_context.bound(run_id=run.name, domain=command.request.domain):
                 log.info(
                     "run_minted", extra=_numbers(command.request.caller_number, command.request.called_number)
                 )
-                return await self._run_call(command, socket, opener, workflow, run, accepted_at)
+                return await self._run_call(command, socket, opener, workflow, run, news, accepted_at)
         finally:
             await _shielded(self._release(slot))
 
@@ -258,6 +263,7 @@ class AgentStream:
         opener: CallOpener,
         workflow: Workflow,
         run: WorkflowRun,
+        news: RunNews,
         accepted_at: float,
     ) -> Close:
         outcome: CallOutcome | None = None
@@ -270,7 +276,7 @@ class AgentStream:
             _merge_start_context(run, start)
             session = pipeline.prepare(workflow.definition, dict(run.initial_context), journal)
 
-        journal = RunJournal(self._runs, run)
+        journal = RunJournal(self._runs, run, news)
         self._tracer.current().set_attributes(
             {"agent_stream.run": run.name, "agent_stream.engine": workflow.definition.engine}
         )
@@ -313,16 +319,16 @@ class AgentStream:
         except StorageError as exc:  # e.g. the handshake's configuration lookup; the end is retried
             refusal = DatabaseUnavailableError(detail=str(exc)[:200])
         except asyncio.CancelledError:
-            await _shielded(self._finish(run, None, ServiceUnavailableError(detail="cancelled")))
+            await _shielded(self._finish(run, news, None, ServiceUnavailableError(detail="cancelled")))
             raise
         except Exception:
             log.exception("call_crashed")
-            await _shielded(self._finish(run, None, None))
+            await _shielded(self._finish(run, news, None, None))
             return INTERNAL_ERROR_CLOSE
         finally:
             if session is not None:
                 await _shielded(session.aclose())
-        return await _shielded(self._finish(run, outcome, refusal, journal))  # 9
+        return await _shielded(self._finish(run, news, outcome, refusal, journal))  # 9
 
     def _record(self, run: WorkflowRun, call: ActiveCall) -> CallRecording | None:
         """Start the call's recording (`definition.recording`); a recorder that cannot start
@@ -338,11 +344,13 @@ class AgentStream:
     async def _finish(
         self,
         run: WorkflowRun,
+        news: RunNews,
         outcome: CallOutcome | None,
         refusal: StreamRefusedError | None,
         journal: RunJournal | None = None,
     ) -> Close:
-        """Stamp the run's end from what happened and store it; returns the socket's close."""
+        """Stamp the run's end from what happened, store it and publish it; returns the socket's
+        close."""
         now = self._clock.now()
         if outcome is not None:
             run.gathered_context.update(outcome.gathered)
@@ -358,9 +366,14 @@ class AgentStream:
             if run.state is not RunState.FAILED:
                 run.fail(now, EndReason.ERROR, close)
         try:
-            await (journal.store_end() if journal is not None else store_end(self._runs, run))
+            if journal is not None:
+                await journal.store_end()  # and publishes it
+            else:
+                await store_end(self._runs, run)
+                news.tell(run)
         except StorageError as exc:
-            self._life.drop_run(run, stored=False)  # stored by the next beat that reaches the database
+            # stored (and published) by the next beat that reaches the database
+            self._life.drop_run(run, stored=False, news=news)
             log.warning("run_end_not_stored", extra={"error": str(exc)[:200]})
         else:
             self._life.drop_run(run, stored=True)

@@ -23,8 +23,9 @@ from application.ports.repositories import (
     StorageError,
     WorkflowRunRepository,
 )
+from application.ports.run_feed import RunFeed
 from application.ports.system import Clock
-from application.run_journal import store_end
+from application.run_journal import RunNews, publish, store_end
 from domain.workflow_run import WorkflowRun
 
 log = logging.getLogger(__name__)
@@ -51,17 +52,20 @@ class InstanceLife:
         slots: CallSlots,
         runs: WorkflowRunRepository,
         clock: Clock,
+        *,
+        feed: RunFeed,
     ) -> None:
         self.identity = identity
         self._instances = instances
         self._slots = slots
         self._runs = runs
         self._clock = clock
+        self._feed = feed  # the runs a reaping ends are published
         self._registered = False
         self._slots_held: set[str] = set()
         self._runs_held: set[int] = set()
         self._releases: set[str] = set()
-        self._ends: dict[int, WorkflowRun] = {}
+        self._ends: dict[int, tuple[WorkflowRun, RunNews | None]] = {}
         self._failures = FailureLog(log, "heartbeat_failed", "heartbeat_recovered")
 
     # what the calls hold, and what they hand over when the database failed them ----------------
@@ -81,15 +85,16 @@ class InstanceLife:
         """A live call's run: the reaper leaves it alone until `drop_run`."""
         self._runs_held.add(run_id)
 
-    def drop_run(self, run: WorkflowRun, stored: bool) -> None:
+    def drop_run(self, run: WorkflowRun, stored: bool, news: RunNews | None = None) -> None:
         """The call has ended its run; when the end could not be stored (`stored` false), the next
-        beat that reaches the database stores it (the run stays held until then)."""
+        beat that reaches the database stores it (the run stays held until then) and publishes it
+        through `news`."""
         if run.id is None:
             return
         if stored:
             self._runs_held.discard(run.id)
         else:
-            self._ends[run.id] = run
+            self._ends[run.id] = (run, news)
 
     def pending(self) -> int:
         """Stores still to be made for calls that have ended."""
@@ -129,16 +134,20 @@ class InstanceLife:
         for slot_id in list(self._releases):
             await self._slots.release(slot_id)
             self._releases.discard(slot_id)
-        for run_id, run in list(self._ends.items()):
+        for run_id, (run, news) in list(self._ends.items()):
             await store_end(self._runs, run)
             del self._ends[run_id]
             self._runs_held.discard(run_id)
+            if news is not None:
+                news.tell(run)
             log.info("run_end_stored_late", extra={"run_id": run.name, "state": str(run.state)})
 
     async def _reap(self, previous_life: bool) -> None:
         identity = self.identity
         reaper = Reaper(identity.instance_id, identity.name, frozenset(self._runs_held), previous_life)
         reaped = await self._instances.reap(self._clock.now(), identity.ttl_seconds, reaper)
+        for change in reaped.ended:
+            publish(self._feed, change)
         if reaped:
             log.warning(
                 "instances_reaped",

@@ -1,16 +1,41 @@
-"""The run's journal: what the agent learns during the call, stored on the run as it comes."""
+"""The run's journal: what the agent learns during the call, stored on the run as it comes; and
+the run's news: each change of its state, published once stored (`RunFeed`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from application.ports.live_call import CallJournal
 from application.ports.repositories import StorageError, WorkflowRunRepository
+from application.ports.run_feed import RunChange, RunFeed
 from domain.workflow_run import WorkflowRun
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunNews:
+    """Where the changes of one organisation's runs are published."""
+
+    feed: RunFeed
+    organization_id: int
+
+    def tell(self, run: WorkflowRun) -> None:
+        """Publish that `run` (stored) changed; never raises: the feed's failure is only logged."""
+        publish(
+            self.feed, RunChange(self.organization_id, run.stored_id, str(run.agent_uuid), str(run.state))
+        )
+
+
+def publish(feed: RunFeed, change: RunChange) -> None:
+    """`feed.publish(change)`, which must never fail a call: an error is logged, not raised."""
+    try:
+        feed.publish(change)
+    except Exception:
+        log.exception("run_change_not_published", extra={"run_id": change.run_id})
 
 
 class RunJournal(CallJournal):
@@ -20,9 +45,10 @@ class RunJournal(CallJournal):
     the call ends cannot overwrite the run's end with an older copy.
     """
 
-    def __init__(self, runs: WorkflowRunRepository, run: WorkflowRun) -> None:
+    def __init__(self, runs: WorkflowRunRepository, run: WorkflowRun, news: RunNews) -> None:
         self._runs = runs
         self._run = run
+        self._news = news
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
 
@@ -35,11 +61,13 @@ class RunJournal(CallJournal):
     async def save(self) -> None:
         async with self._lock:
             await self._runs.save(self._run)
+        self._news.tell(self._run)
 
     async def store_end(self) -> None:
         """Store the ended run (`store_end`), in turn with the journal's other stores."""
         async with self._lock:
             await store_end(self._runs, self._run)
+        self._news.tell(self._run)
 
     def save_in_background(self) -> None:
         """Store the run without waiting for the store (a commit can take tens of milliseconds);

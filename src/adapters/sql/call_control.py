@@ -9,9 +9,9 @@ addressed to an instance id:
     {"kind": "ack", "id": ..., "from": B, "to": A, "answer": "taken" | "not_live"}
 
 The request id matches an acknowledgement to the request waiting for it. The connection is
-watched (a termination callback, and a ping that catches a silent network) and made again, with
-back-off, after it drops or the database restarts; each kind of failure is logged once. On the
-embedded SQLite database (one process) the same port is served in memory.
+watched and made again after it drops (`adapters.sql.notifications.PgListener`); each kind of
+failure is logged once. On the embedded SQLite database (one process) the same port is served in
+memory.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 from adapters.memory.call_control import InMemoryCallControlHub
-from application.failure_log import FailureLog
+from adapters.sql.notifications import PING_SECONDS, PgListener, asyncpg_dsn
 from application.ports.call_control import (
     CallControlChannel,
     ControlAction,
@@ -44,42 +42,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "agent_stream_call_control"
 APPLICATION_NAME = "agent-stream call control"  # how the listener shows in pg_stat_activity
 ACK_TIMEOUT_SECONDS = 2.5
-PING_SECONDS = 2.0
-FIRST_RETRY_SECONDS = 0.2
-MAX_RETRY_SECONDS = 5.0
-MAX_PAYLOAD_BYTES = 7999  # PostgreSQL's limit is 8000 bytes
 MAX_FIELD_CHARS = 256
 
-
-class ListenerConnectionLostError(ConnectionError):
-    """The listener's connection closed (the server restarted, or ended our backend)."""
-
-
-# Query keys of a SQLAlchemy URL that SQLAlchemy's asyncpg dialect takes as `connect()` arguments:
-# in a DSN asyncpg would send them to the server as settings, which it refuses.
-_CONNECT_ARGUMENTS = frozenset(
-    {
-        "prepared_statement_cache_size",
-        "prepared_statement_name_func",
-        "statement_cache_size",
-        "max_cached_statement_lifetime",
-        "max_cacheable_statement_size",
-        "command_timeout",
-        "timeout",
-        "async_fallback",
-    }
-)
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    """The libpq-style DSN asyncpg connects with, from the SQLAlchemy URL (`ssl=require` becomes
-    `sslmode=require`). It holds the password: never log it."""
-    url = make_url(database_url)
-    query = {key: value for key, value in url.query.items() if key not in _CONNECT_ARGUMENTS}
-    ssl = query.pop("ssl", None)
-    if ssl is not None and "sslmode" not in query:
-        query["sslmode"] = ssl
-    return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+__all__ = ["APPLICATION_NAME", "CHANNEL", "PgCallControl", "asyncpg_dsn", "call_control_channel"]
 
 
 class PgCallControl(CallControlChannel):
@@ -93,39 +58,37 @@ class PgCallControl(CallControlChannel):
         ack_timeout: float = ACK_TIMEOUT_SECONDS,
         ping_seconds: float = PING_SECONDS,
     ) -> None:
-        self._dsn = asyncpg_dsn(database_url)
         self._instance_id = instance_id
         self._handler = handler
-        self._db_timeout = db_timeout
         self._ack_timeout = ack_timeout
-        self._ping_seconds = ping_seconds
-        self._connection: asyncpg.Connection | None = None
-        self._connected = asyncio.Event()
-        self._lock = asyncio.Lock()  # one statement at a time on the connection
         self._waiting: dict[str, asyncio.Future[ControlAnswer]] = {}
         self._serving: set[asyncio.Task[None]] = set()
-        self._listener: asyncio.Task[None] | None = None
-        self._connections = 0  # made so far
-        self._failures = FailureLog(log, "call_control_listener_failed", "call_control_listener_recovered")
+        self._listener = PgListener(
+            database_url,
+            CHANNEL,
+            self._on_payload,
+            name="call_control",
+            application_name=APPLICATION_NAME,
+            logger=log,
+            db_timeout=db_timeout,
+            ping_seconds=ping_seconds,
+            log_extra={"instance_id": instance_id},
+        )
 
     @property
     def listening(self) -> bool:
-        return self._connected.is_set()
+        return self._listener.listening
 
     async def start(self) -> None:
         """Start listening; waits (bounded by the database timeout) for the first connection, and
         keeps trying in the background when the database does not answer yet."""
-        self._listener = asyncio.get_running_loop().create_task(self._listen_forever(), name="call-control")
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._db_timeout):
-                await self._connected.wait()
+        await self._listener.start()
 
     async def stop(self) -> None:
-        tasks = [task for task in (self._listener, *self._serving) if task is not None]
+        tasks = list(self._serving)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._listener = None
+        await asyncio.gather(self._listener.stop(), *tasks, return_exceptions=True)
 
     # -- asking another instance -----------------------------------------------------------------
 
@@ -157,75 +120,11 @@ class PgCallControl(CallControlChannel):
             self._waiting.pop(request_id, None)
 
     async def _notify(self, message: dict[str, Any]) -> None:
-        payload = json.dumps(message, separators=(",", ":"))
-        if len(payload.encode()) > MAX_PAYLOAD_BYTES:
-            raise ValueError("call-control message too large")
-        async with asyncio.timeout(self._db_timeout):
-            await self._connected.wait()
-            async with self._lock:
-                connection = self._connection
-                if connection is None or connection.is_closed():
-                    raise ListenerConnectionLostError("not connected")
-                try:
-                    await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
-                except BaseException:
-                    # A statement cut short (a time-out, a cancelled request) or refused leaves
-                    # asyncpg's protocol mid-operation: drop the connection, the listener makes a
-                    # new one, instead of every later statement failing on it.
-                    connection.terminate()
-                    raise
+        await self._listener.notify(json.dumps(message, separators=(",", ":")))
 
-    # -- the listener ----------------------------------------------------------------------------
+    # -- what the listener hears -----------------------------------------------------------------
 
-    async def _listen_forever(self) -> None:
-        delay = FIRST_RETRY_SECONDS
-        while True:
-            connections = self._connections
-            try:
-                await self._listen_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - whatever broke, the loop connects again
-                self._failures.failed(exc)
-            if self._connections != connections:  # it was connected: a drop, not a refusal
-                delay = FIRST_RETRY_SECONDS
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
-
-    async def _listen_once(self) -> None:
-        async with asyncio.timeout(self._db_timeout):
-            connection = await asyncpg.connect(
-                self._dsn,
-                timeout=self._db_timeout,
-                server_settings={"application_name": APPLICATION_NAME},
-            )
-        lost = asyncio.Event()
-        connection.add_termination_listener(lambda _connection: lost.set())
-        try:
-            async with asyncio.timeout(self._db_timeout):
-                await connection.add_listener(CHANNEL, self._on_notification)
-            self._connection = connection
-            self._connections += 1
-            self._connected.set()
-            if self._failures.failing:
-                self._failures.succeeded()
-            else:
-                log.info("call_control_listening", extra={"instance_id": self._instance_id})
-            while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._ping_seconds):
-                        await lost.wait()
-                if lost.is_set():
-                    break
-                async with self._lock, asyncio.timeout(self._db_timeout):  # a silent network
-                    await connection.fetchval("SELECT 1")
-            raise ListenerConnectionLostError("the listener's connection closed")
-        finally:
-            self._connected.clear()
-            self._connection = None
-            connection.terminate()
-
-    def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_payload(self, payload: str) -> None:
         message = _message_of(payload)
         if message is None or message.get("to") != self._instance_id:
             return

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from application.ports.run_feed import RunChange
 from domain.agents import Organization, User, Workflow
 from domain.telephony import Provider, TelephonyConfig
 from domain.workflow_run import WorkflowRun
@@ -167,12 +168,14 @@ class CallSlots(Protocol):
 @dataclass(frozen=True, slots=True)
 class Reaped:
     """What one reaping did: dead instances removed, their live runs ended, their slots freed, and
-    the reaper's own runs that no call held any more ended."""
+    the reaper's own runs that no call held any more ended; `ended` says which runs it ended (both
+    kinds), as the changes to publish."""
 
     instances: int = 0
     runs: int = 0
     slots: int = 0
     abandoned: int = 0
+    ended: tuple[RunChange, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.instances or self.runs or self.slots or self.abandoned)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.memory.call_control import InMemoryCallControlHub
 from adapters.memory.health import InMemoryReadiness
 from adapters.memory.repositories import InMemoryStore
+from adapters.memory.run_feed import InMemoryRunFeed
 from adapters.sql.call_control import call_control_channel
 from adapters.sql.database import create_engine, create_sessionmaker
 from adapters.sql.health import SqlReadiness
@@ -25,6 +26,7 @@ from adapters.sql.repositories import (
     SqlWorkflowRepository,
     SqlWorkflowRunRepository,
 )
+from adapters.sql.run_feed import run_feed
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.call_control import CallControlChannel
 from application.ports.credentials import CredentialCipher
@@ -37,6 +39,7 @@ from application.ports.repositories import (
     WorkflowRepository,
     WorkflowRunRepository,
 )
+from application.ports.run_feed import RunFeed
 from application.ports.system import Readiness
 from application.ports.webhooks import WebhookOutbox, WebhookSecrets
 from application.runs_control import LocalCallControl
@@ -89,6 +92,13 @@ class SqlAdaptersProvider(Provider):
             settings.database_url, settings.instance_id, local.serve, settings.db_timeout
         ) as channel:
             yield channel
+
+    @provide
+    async def provide_run_feed(self, settings: Settings) -> AsyncIterator[RunFeed]:
+        """PostgreSQL: listens from start-up (`lifespan` resolves it) until the container closes;
+        SQLite (one process): in memory."""
+        async with run_feed(settings.database_url, settings.instance_id, settings.db_timeout) as feed:
+            yield feed
 
 
 class MemoryAdaptersProvider(Provider):
@@ -153,3 +163,7 @@ class MemoryAdaptersProvider(Provider):
         channel = InMemoryCallControlHub().join(settings.instance_id, local.serve)
         yield channel
         channel.close()
+
+    @provide
+    def provide_run_feed(self) -> RunFeed:
+        return InMemoryRunFeed()

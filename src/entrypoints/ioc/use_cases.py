@@ -23,6 +23,7 @@ from application.management import (
     UpdateAgent,
 )
 from application.ports.repositories import TelephonyConfigRepository
+from application.run_watch import WatchRuns
 from application.runs_control import HangUpRun, TransferRun
 from application.stream_url import StreamUrl
 from application.webhooks import RotateWebhookSecret, WebhookStatus
@@ -54,6 +55,7 @@ class UseCasesProvider(Provider):
         RotateApiKey,
     )
     call_control = provide_all(HangUpRun, TransferRun)
+    watch_runs = provide(WatchRuns)
     webhooks = provide_all(RotateWebhookSecret, WebhookStatus)
 
     @provide

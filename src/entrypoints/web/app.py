@@ -17,6 +17,7 @@ from application.agent_stream import PipelineRegistry
 from application.instance_tasks import InstanceTasks
 from application.ports.call_control import CallControlChannel
 from application.ports.repositories import TelephonyConfigRepository
+from application.ports.run_feed import RunFeed
 from application.recordings import RecoverRecordings
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.web.api import API_ROUTES, EXCEPTION_HANDLERS, OPENAPI_PLUGINS, openapi_config
@@ -38,6 +39,7 @@ def create_app(settings: Settings, container: AsyncContainer) -> Litestar:
             await container.close()
             raise
         await container.get(CallControlChannel)  # listens for call control from other instances
+        await container.get(RunFeed)  # and for the run changes they publish
         await container.get(PipelineRegistry)  # engines load now (Pipecat, its VAD model), not during a call
         # What start-up made (modules, Pipecat's classes, the model: ~200k objects) lives as long
         # as the process: out of the cyclic collector's way, a full collection no longer walks it.

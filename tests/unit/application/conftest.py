@@ -17,6 +17,7 @@ from adapters.media.twilio import caller as wire
 from adapters.media.twilio.handshake import TwilioHandshakeReader
 from adapters.memory.calls import InMemoryCallSocket, InMemoryProviderSessions
 from adapters.memory.repositories import InMemoryStore
+from adapters.memory.run_feed import InMemoryRunFeed
 from adapters.pipelines.linetest import LineTestPipeline
 from adapters.recording.recorder import SpoolRecorder
 from adapters.recording.stores import FolderRecordingStore
@@ -75,11 +76,12 @@ class World:
     load: Load = field(default_factory=lambda: Load(LoopLag(busy_above_seconds=0.15)))
     life: InstanceLife | None = None
     recordings: Path = Path(tempfile.gettempdir()) / "agent-stream-unit-recordings"  # made at first use
+    feed: InMemoryRunFeed = field(default_factory=InMemoryRunFeed)
 
     def __post_init__(self) -> None:
         identity = InstanceIdentity("test-instance", "test-host:8000", ttl_seconds=30)
         self.life = InstanceLife(
-            identity, self.store.instances, self.store.slots, self.store.runs, self.clock
+            identity, self.store.instances, self.store.slots, self.store.runs, self.clock, feed=self.feed
         )
 
     def use_case(self) -> AgentStream:
@@ -104,6 +106,7 @@ class World:
             recorder=SpoolRecorder(
                 FolderRecordingStore(self.recordings), self.recordings / ".partial", "http://agents.test"
             ),
+            feed=self.feed,
         )
 
     def url(

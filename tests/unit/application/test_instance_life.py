@@ -16,7 +16,7 @@ TTL = 30.0
 def _life(world: World, instance_id: str, name: str = "host:8000") -> InstanceLife:
     store = world.store
     identity = InstanceIdentity(instance_id, name, TTL)
-    return InstanceLife(identity, store.instances, store.slots, store.runs, world.clock)
+    return InstanceLife(identity, store.instances, store.slots, store.runs, world.clock, feed=world.feed)
 
 
 async def _a_live_run_of(world: World, instance_id: str) -> WorkflowRun:

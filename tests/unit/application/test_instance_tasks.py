@@ -16,7 +16,7 @@ from tests.unit.application.webhook_parts import deliveries
 def _tasks(world: World, instance_id: str, webhooks: WebhookDeliveries) -> InstanceTasks:
     store = world.store
     identity = InstanceIdentity(instance_id, "host:8000", ttl_seconds=30)
-    life = InstanceLife(identity, store.instances, store.slots, store.runs, world.clock)
+    life = InstanceLife(identity, store.instances, store.slots, store.runs, world.clock, feed=world.feed)
     return InstanceTasks(life, LoopLag(busy_above_seconds=0.15), webhooks)
 
 

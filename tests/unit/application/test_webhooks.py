@@ -152,7 +152,12 @@ async def test_a_run_reaped_by_another_instance_ends_error_with_its_webhook(worl
     run = await store.runs.add(_live_run(world, "crashed"))
     clock.advance(31)
     reaper = InstanceLife(
-        InstanceIdentity("alive", "host-b:8000", 30), store.instances, store.slots, store.runs, clock
+        InstanceIdentity("alive", "host-b:8000", 30),
+        store.instances,
+        store.slots,
+        store.runs,
+        clock,
+        feed=world.feed,
     )
     await reaper.beat()
     reaped = await store.runs.get(run.stored_id)

@@ -9,8 +9,9 @@ from adapters.memory.repositories.calls import InMemoryCallSlots
 from adapters.memory.repositories.runs import InMemoryWorkflowRunRepository
 from adapters.memory.repositories.times import utc
 from application.ports.repositories import Instances, Reaped, Reaper
+from application.ports.run_feed import RunChange
 from domain.close_policy import ABANDONED_CLOSE, INSTANCE_LOST_CLOSE
-from domain.workflow_run import EndReason
+from domain.workflow_run import EndReason, WorkflowRun
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,6 +56,7 @@ class InMemoryInstances(Instances):
         for instance_id in dead:
             del self._instances[instance_id]
         ended = abandoned = 0
+        changes: list[RunChange] = []
         for run in self._runs.live_runs():
             began = run.started_at or run.created_at
             if run.instance_id in dead or (run.instance_id not in self._instances and began < silent_since):
@@ -62,6 +64,7 @@ class InMemoryInstances(Instances):
                 run.fail(max(began, min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
                 self._runs.ended(run)
                 ended += 1
+                changes.extend(self._change(run))
             elif (
                 reaper is not None
                 and run.instance_id == reaper.instance_id
@@ -71,5 +74,12 @@ class InMemoryInstances(Instances):
                 run.fail(now, EndReason.ERROR, ABANDONED_CLOSE)
                 self._runs.ended(run)
                 abandoned += 1
+                changes.extend(self._change(run))
         slots = self._slots.drop_instances(set(dead))
-        return Reaped(instances=len(dead), runs=ended, slots=slots, abandoned=abandoned)
+        return Reaped(instances=len(dead), runs=ended, slots=slots, abandoned=abandoned, ended=tuple(changes))
+
+    def _change(self, run: WorkflowRun) -> list[RunChange]:
+        organization_id = self._runs.organization_of(run)
+        if organization_id is None or run.id is None:
+            return []
+        return [RunChange(organization_id, run.id, str(run.agent_uuid), str(run.state))]

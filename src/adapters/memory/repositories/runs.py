@@ -65,6 +65,9 @@ class InMemoryWorkflowRunRepository(WorkflowRunRepository):
             raise StorageError(f"no run with id {run_id}")
         self._runs[run_id].recording = run.recording
 
+    def organization_of(self, run: WorkflowRun) -> int | None:
+        return self._workflows.organization_of(run.workflow_id)
+
     def live_runs(self) -> list[WorkflowRun]:
         """The stored runs not yet terminal (the stored objects themselves, for the reaper)."""
         return [run for run in self._runs.values() if not run.state.terminal]

@@ -53,6 +53,10 @@ class InMemoryWorkflowRepository(WorkflowRepository):
         stored = self._workflows.get(workflow_id)
         return None if stored is None else stored.user_id
 
+    def organization_of(self, workflow_id: int) -> int | None:
+        stored = self._workflows.get(workflow_id)
+        return None if stored is None else stored.organization_id
+
     def webhook_url_of(self, workflow_id: int) -> str | None:
         stored = self._workflows.get(workflow_id)
         return None if stored is None else stored.definition.webhook_url

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sql.models import CallSlotRow, InstanceRow, WorkflowRunRow
+from adapters.sql.models import CallSlotRow, InstanceRow, WorkflowRow, WorkflowRunRow
 from adapters.sql.repositories.base import SqlAdapter, rowcount
 from adapters.sql.repositories.mappers import end_values, workflow_run_from_row
 from adapters.sql.repositories.webhooks import enqueue_webhook
 from application.ports.repositories import Instances, Reaped, Reaper
+from application.ports.run_feed import RunChange
 from domain.close_policy import ABANDONED_CLOSE, INSTANCE_LOST_CLOSE
 from domain.workflow_run import EndReason, RunState, WorkflowRun
 
@@ -75,13 +76,14 @@ class SqlInstances(SqlAdapter, Instances):
                     )
                 )
             )
-            ended = 0
+            ended_runs: list[WorkflowRun] = []
             for row in lost:
                 run = workflow_run_from_row(row)
                 seen = dead.get(run.instance_id or "", now)
                 run.fail(max(_began(run), min(seen, now)), EndReason.INSTANCE_LOST, INSTANCE_LOST_CLOSE)
-                ended += await self._end_if_live(session, run)
-            abandoned = 0
+                if await self._end_if_live(session, run):
+                    ended_runs.append(run)
+            ended = len(ended_runs)
             if reaper is not None:
                 own = select(WorkflowRunRow).where(
                     live,
@@ -92,11 +94,18 @@ class SqlInstances(SqlAdapter, Instances):
                 for row in await session.scalars(own):
                     run = workflow_run_from_row(row)
                     run.fail(now, EndReason.ERROR, ABANDONED_CLOSE)
-                    abandoned += await self._end_if_live(session, run)
+                    if await self._end_if_live(session, run):
+                        ended_runs.append(run)
             slots = 0
             if dead:
                 slots = await rowcount(session, delete(CallSlotRow).where(CallSlotRow.instance_id.in_(dead)))
-            return Reaped(instances=len(dead), runs=ended, slots=slots, abandoned=abandoned)
+            return Reaped(
+                instances=len(dead),
+                runs=ended,
+                slots=slots,
+                abandoned=len(ended_runs) - ended,
+                ended=await _changes(session, ended_runs),
+            )
 
     async def _end_if_live(self, session: AsyncSession, run: WorkflowRun) -> int:
         """Store how `run` ended (and its webhook), unless it has ended meanwhile (another reaper,
@@ -110,6 +119,27 @@ class SqlInstances(SqlAdapter, Instances):
         if ended:
             await enqueue_webhook(session, run, self._dialect)
         return ended
+
+
+async def _changes(session: AsyncSession, runs: list[WorkflowRun]) -> tuple[RunChange, ...]:
+    """The changes to publish for the runs a reaping ended (with their agents' organisations)."""
+    if not runs:
+        return ()
+    workflow_ids = {run.workflow_id for run in runs}
+    organizations = dict(
+        (
+            await session.execute(
+                select(WorkflowRow.id, WorkflowRow.organization_id).where(WorkflowRow.id.in_(workflow_ids))
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return tuple(
+        RunChange(organizations[run.workflow_id], run.stored_id, str(run.agent_uuid), str(run.state))
+        for run in runs
+        if run.workflow_id in organizations
+    )
 
 
 def _began(run: WorkflowRun) -> datetime:

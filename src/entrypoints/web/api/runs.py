@@ -1,15 +1,21 @@
-"""`/api/v1/runs`: one run, and control of its live call."""
+"""`/api/v1/runs`: one run, its organisation's runs as they change (SSE), and control of its live
+call."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from application.authentication import Caller
 from application.management import GetRun
+from application.ports.repositories import StorageError
+from application.run_watch import WatchRuns
 from application.runs_control import HangUpRun, TransferRun
 from application.webhooks import WebhookStatus
 from entrypoints.web.api.auth import SECURITY, require_api_key
@@ -49,6 +55,37 @@ class RunController(Controller):
     ) -> Run:
         run = await runs.execute(caller.organization_id, run_id)
         return Run.of(run, await webhooks.of(run))
+
+    @get(
+        "/events",
+        summary="Watch the organisation's runs change (server-sent events)",
+        response_description="A `text/event-stream` that stays open.",
+        description="One `event: run` per change of a run of the key's organisation (minted, running, "
+        "ended; on any instance), its `data` the run as `GET /api/v1/runs/{run_id}` shows it. A comment "
+        "line (`: keep-alive`) opens the stream and comes again after 15 s without a change. Best "
+        "effort: a client that falls behind loses the oldest changes, and one that reconnects should "
+        "read the list again. The stream ends when the client leaves or the instance shuts down.",
+    )
+    @inject
+    async def events(
+        self,
+        caller: FromDishka[Caller],
+        watch: FromDishka[WatchRuns],
+        webhooks: FromDishka[WebhookStatus],
+    ) -> ServerSentEvent:
+        async def messages() -> AsyncIterator[ServerSentEventMessage]:
+            async for run in watch.execute(caller.organization_id):
+                if run is None:
+                    yield ServerSentEventMessage(data=None, comment="keep-alive")
+                else:
+                    try:
+                        webhook = await webhooks.of(run)
+                    except StorageError:  # the run without its webhook's state, this once
+                        webhook = None
+                    document = Run.of(run, webhook)
+                    yield ServerSentEventMessage(data=msgspec.json.encode(document).decode(), event="run")
+
+        return ServerSentEvent(messages(), headers={"Cache-Control": "no-store"})
 
     @post(
         "/{run_id:int}/hangup",
