@@ -86,9 +86,8 @@ async def test_a_simulated_call_appears_on_the_runs_tab_and_completes_without_a_
         await page.evaluate("() => { window.notReloaded = true; }")
 
         out = io.StringIO()
-        call = asyncio.create_task(
-            asyncio.to_thread(run_call, CallOptions(url=tenant.stream_url(), seconds=4.0, dtmf="42"), out)
-        )
+        options = CallOptions(url=tenant.stream_url(), dtmf="42")  # 24 s: greeting, phrase, echo, digits
+        call = asyncio.create_task(asyncio.to_thread(run_call, options, out))
         row = page.locator("#runs-body tr[id^=run-]").first
         await expect(row).to_be_visible(timeout=3000)
         await expect(row.locator(".badge")).to_have_text(re.compile("initialized|running"))
