@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -102,8 +105,23 @@ def app_url(settings: Settings, run_feed: TestRunFeed) -> Iterator[str]:
         yield url
 
 
+def ensure_chromium() -> None:
+    """Debian's chromium (Playwright's own browser download cannot reach the internet here):
+    installed with apt on first use when it is missing and we may, else a failure saying how."""
+    if os.access(CHROMIUM, os.X_OK):
+        return
+    apt = shutil.which("apt-get")
+    if apt and os.geteuid() == 0:
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([apt, "update", "-qq"], check=True, env=quiet)  # noqa: S603 - fixed arguments
+        subprocess.run([apt, "install", "-y", "-qq", "chromium"], check=True, env=quiet)  # noqa: S603
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: apt-get install chromium")
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    await asyncio.to_thread(ensure_chromium)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield launched
