@@ -139,14 +139,24 @@ def _not_a_connection_line(record: logging.LogRecord) -> bool:
     return record.msg not in ("connection open", "connection closed")
 
 
+_structlog_configured = False
+
+
 def configure_logging(log_format: str = "console", level: int = logging.INFO) -> None:
-    """Configure structlog and the stdlib root logger once, for the whole process."""
-    structlog.configure(
-        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
+    """Configure structlog and the stdlib root logger for the whole process.
+
+    structlog is configured on the first call only: loggers are cached on first use with the
+    processor list of that moment, so a second `structlog.configure` would leave them on the old
+    list (a test's `capture_logs` would then see nothing). Later calls set the format and level."""
+    global _structlog_configured  # noqa: PLW0603 - once per process, by design
+    if not _structlog_configured:
+        structlog.configure(
+            processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+        _structlog_configured = True
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(make_formatter(log_format))
     root = logging.getLogger()

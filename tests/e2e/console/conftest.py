@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from dishka import Provider, Scope, provide
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sql.repositories.runs import SqlWorkflowRunRepository
 from application.ports.run_feed import RunChange, RunFeed
@@ -117,6 +118,13 @@ def ensure_chromium() -> None:
         subprocess.run([apt, "install", "-y", "-qq", "chromium"], check=True, env=quiet)  # noqa: S603
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: apt-get install chromium")
+
+
+@pytest.fixture(scope="session")
+def tenants(sessions: async_sessionmaker[AsyncSession], app_url: str) -> TenantFactory:
+    """The console's own tenants, on the console's app. Overridden here, not inherited: the parent
+    `tenants` is session-wide and would otherwise keep whichever `app_url` asked for it first."""
+    return TenantFactory(sessions, app_url)
 
 
 @pytest.fixture(scope="session")

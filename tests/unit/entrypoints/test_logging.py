@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+import structlog
+import structlog.testing
 
-from entrypoints.logging import REDACTED, _not_a_connection_line, scrub
+from entrypoints.logging import REDACTED, _not_a_connection_line, configure_logging, scrub
 
 
 @pytest.mark.parametrize(
@@ -43,3 +45,15 @@ def test_uvicorns_connection_lines_are_dropped_and_its_others_kept() -> None:
     assert not _not_a_connection_line(record("connection open"))
     assert not _not_a_connection_line(record("connection closed"))
     assert _not_a_connection_line(record("Uvicorn running on %s://%s:%d (Press CTRL+C to quit)"))
+
+
+def test_configuring_again_keeps_loggers_already_used_on_the_live_configuration() -> None:
+    """structlog caches a logger on first use with the processor list of that moment: a second
+    `configure_logging` (a second app in one test session) must not leave it on an old list."""
+    used = structlog.get_logger("tests.configured_twice")
+    configure_logging("json", logging.INFO)
+    used.info("first_use")
+    configure_logging("console", logging.INFO)
+    with structlog.testing.capture_logs() as events:
+        used.info("seen")
+    assert [e["event"] for e in events] == ["seen"]
