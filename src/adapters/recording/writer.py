@@ -24,13 +24,14 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from adapters.media.g711 import codec_for
+from adapters.media.g711 import Codec, codec_for
 from adapters.recording.wav import FRAME_BYTES, fix_sizes, header
 from domain.recording import SAMPLE_RATE
 
@@ -44,6 +45,36 @@ PAUSE: Final = 0.25  # seconds: caller audio without positions arriving this lat
 
 _CALLER, _AGENT, _CUT = 0, 1, 2
 Item = tuple[int, bytes, float, float]  # (kind, audio, time or position, arrival)
+Segment = tuple[float, npt.NDArray[np.int16]]  # (where it starts, samples)
+_HALF_SAMPLE: Final = 0.5 / SAMPLE_RATE
+
+
+class _Run:
+    """Frames that play one after the other, gathered until one does not follow."""
+
+    __slots__ = ("at", "chunks", "next")
+
+    def __init__(self) -> None:
+        self.at = 0.0  # where the first frame starts
+        self.next = 0.0  # where the next frame would follow
+        self.chunks: list[bytes] = []
+
+    def follows(self, at: float) -> bool:
+        return abs(at - self.next) < _HALF_SAMPLE
+
+    def add(self, audio: bytes, at: float, seconds: float) -> None:
+        if not self.chunks:
+            self.at = at
+        self.chunks.append(audio)
+        self.next = at + seconds
+
+    def flush(self, decode: Callable[[bytes], bytes]) -> list[Segment]:
+        """The gathered frames as one segment of 16-bit samples (none when nothing is gathered)."""
+        if not self.chunks:
+            return []
+        audio = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        self.chunks = []
+        return [(self.at, np.frombuffer(decode(audio), dtype="<i2"))]
 
 
 class TimelineRecording:
@@ -55,22 +86,22 @@ class TimelineRecording:
         self.dropped = 0
         self._writer = writer
         self._inbox: deque[Item] = deque()
-        self._encoding = "pcm16"
+        self._codec: Codec = codec_for("pcm16")
         # the writer thread's state
         self._file: BinaryIO | None = None
         self._origin = opened_at  # our clock at the provider's stream time 0
         self._origin_known = False
-        self._caller_next = 0.0  # where a caller frame without a position goes
-        self._callers: list[tuple[float, npt.NDArray[np.int16]]] = []  # (position, samples)
-        self._agents: list[tuple[float, npt.NDArray[np.int16]]] = []  # (plays_at, samples)
+        self._callers: list[Segment] = []  # (position, samples)
+        self._agents: list[Segment] = []  # (plays_at, samples)
+        self._caller_run = _Run()  # frames that follow each other, joined before they are placed
+        self._agent_run = _Run()
         self._written = 0  # samples (per channel) written
-        self._last_end = 0.0  # timeline seconds: end of the latest audio placed
         self._finishing: concurrent.futures.Future[int] | None = None
 
     # -- the call's hot path --------------------------------------------------------------------
 
     def agent_encoding(self, encoding: str) -> None:
-        self._encoding = encoding
+        self._codec = codec_for(encoding)
 
     def caller(self, pcm: bytes, position: float | None, arrival: float) -> None:
         if len(self._inbox) < MAX_PENDING:
@@ -95,6 +126,10 @@ class TimelineRecording:
         return await asyncio.wrap_future(future)
 
     # -- the writer thread ----------------------------------------------------------------------
+
+    @property
+    def finishing(self) -> bool:
+        return self._finishing is not None
 
     def pump(self, now: float) -> bool:
         """One pass: place what was handed over, write what is older than `LAG`; when finishing,
@@ -125,35 +160,45 @@ class TimelineRecording:
         return self._file
 
     def _take(self) -> None:
+        """Place what the call handed over. Frames that follow each other without a gap (nearly
+        all of them) are joined into one segment: the write then copies a few arrays per pass,
+        not one per 20 ms frame."""
         inbox = self._inbox
-        decode = codec_for(self._encoding).decode if self._encoding != "pcm16" else bytes
+        agent_seconds = 1.0 / (self._codec.sample_width * SAMPLE_RATE)  # per byte of a frame
         while inbox:
             kind, audio, at, arrival = inbox.popleft()
             if kind == _CALLER:
                 self._place_caller(audio, at, arrival)
             elif kind == _AGENT:
-                self._agents.append((at, np.frombuffer(decode(audio), dtype="<i2")))
+                run = self._agent_run
+                if not run.follows(at):
+                    self._agents += run.flush(self._codec.decode)
+                run.add(audio, at, len(audio) * agent_seconds)
             else:
+                self._agents += self._agent_run.flush(self._codec.decode)
                 self._cut(at)
+        self._callers += self._caller_run.flush(bytes)
+        self._agents += self._agent_run.flush(self._codec.decode)
 
     def _place_caller(self, pcm: bytes, position: float, arrival: float) -> None:
+        run = self._caller_run
         since_origin = arrival - self._origin
         if position < 0.0:  # no position from the provider: after the previous frame, unless the
-            position = self._caller_next  # provider paused sending (then where it arrived)
+            position = run.next  # provider paused sending (then where it arrived)
             if self._origin_known and since_origin - position > PAUSE:
                 position = since_origin
         elif self._origin_known and abs(since_origin - position) > MAX_DRIFT:
-            position = self._caller_next  # a position we cannot believe: after the previous frame
+            position = run.next  # a position we cannot believe: after the previous frame
         if not self._origin_known:
             self._origin, self._origin_known = arrival - position, True
         else:  # the frame with the least delay ties the provider's clock to ours
             self._origin = min(self._origin, arrival - position)
-        samples = np.frombuffer(pcm, dtype="<i2")
-        self._caller_next = position + len(samples) / SAMPLE_RATE
-        self._callers.append((position, samples))
+        if not run.follows(position):
+            self._callers += run.flush(bytes)
+        run.add(pcm, position, len(pcm) / (2 * SAMPLE_RATE))
 
     def _cut(self, at: float) -> None:
-        kept: list[tuple[float, npt.NDArray[np.int16]]] = []
+        kept: list[Segment] = []
         for plays_at, samples in self._agents:
             heard = round((at - plays_at) * SAMPLE_RATE)
             if heard >= len(samples):
@@ -176,8 +221,8 @@ class TimelineRecording:
         if end <= start:
             return
         block = np.zeros((end - start, 2), dtype=np.int16)
-        callers: list[tuple[float, npt.NDArray[np.int16]]] = []
-        agents: list[tuple[float, npt.NDArray[np.int16]]] = []
+        callers: list[Segment] = []
+        agents: list[Segment] = []
         for (channel, first, samples), raw in zip(placed, self._callers + self._agents, strict=True):
             last = first + len(samples)
             lo, hi = max(first, start), min(last, end)
@@ -226,12 +271,20 @@ class RecordingWriter:
             thread.join(timeout=5)
 
     def _run(self) -> None:
+        """A pass over every recording each `interval`; a `finish` in between wakes the thread
+        for that recording alone (a pass over hundreds of calls per ended call would cost more
+        than the recording itself)."""
+        next_pass = time.monotonic() + self._interval
         while not self._stopping:
-            self._wake.wait(self._interval)
+            self._wake.wait(max(0.0, next_pass - time.monotonic()))
             self._wake.clear()
             now = time.monotonic()
             with self._lock:
                 recordings = list(self._recordings)
+            if now >= next_pass:
+                next_pass = now + self._interval
+            else:
+                recordings = [recording for recording in recordings if recording.finishing]
             closed = [recording for recording in recordings if not recording.pump(now)]
             if closed:
                 with self._lock:
