@@ -39,8 +39,11 @@ from pipecat.services.openai.realtime import events
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from pipecat.services.openai.stt import OpenAISTTService
 from pipecat.services.openai.tts import OpenAITTSService
+from pipecat.services.tts_service import TTSService
+from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 from pipecat.utils.types import assert_given
 
+from adapters.pipelines.pipecat.clauses import FirstClauseAggregator
 from adapters.pipelines.pipecat.openai_http import (
     REQUEST_TIMEOUT,
     OpenAIHttp,
@@ -226,22 +229,34 @@ def _stt(block: ServiceBlock, sample_rate: int, http: SharedHttp, passthrough: b
 def _tts(block: ServiceBlock, sample_rate: int, http: SharedHttp) -> FrameProcessor:
     key = block.api_key.reveal()
     fields = {"model": block.model, "voice": block.voice, "language": block.language}
+    tts: TTSService
     if block.provider == "cartesia":
-        return CartesiaTTSService(
+        tts = CartesiaTTSService(
             api_key=key, sample_rate=sample_rate, settings=_settings(CartesiaTTSService, **fields)
         )
-    if block.provider == "elevenlabs":
-        return ElevenLabsTTSService(
+    elif block.provider == "elevenlabs":
+        tts = ElevenLabsTTSService(
             api_key=key, sample_rate=sample_rate, settings=_settings(ElevenLabsTTSService, **fields)
         )
-    return _OpenAITTSService(
-        endpoint=http.endpoint(block),
-        api_key=key,
-        base_url=block.base_url,
-        http_client=http.client(),
-        sample_rate=OPENAI_SPEECH_RATE,  # what the API sends; the transport resamples to the call's rate
-        settings=_settings(OpenAITTSService, model=block.model, voice=block.voice),
-    )
+    else:
+        tts = _OpenAITTSService(
+            endpoint=http.endpoint(block),
+            api_key=key,
+            base_url=block.base_url,
+            http_client=http.client(),
+            sample_rate=OPENAI_SPEECH_RATE,  # what the API sends; the transport resamples to the call's rate
+            settings=_settings(OpenAITTSService, model=block.model, voice=block.voice),
+        )
+    return _first_clause_early(tts)
+
+
+def _first_clause_early(tts: TTSService) -> TTSService:
+    """A TTS that speaks sentence by sentence gets each reply's first clause at once (clauses.py).
+    pipecat-ai 1.14.0: the aggregator is built in `TTSService.__init__`, with no parameter for it."""
+    current = tts._text_aggregator
+    if type(current) is SimpleTextAggregator and not tts._is_streaming_tokens:
+        tts._text_aggregator = FirstClauseAggregator(language=current.language)
+    return tts
 
 
 def _realtime(block: ServiceBlock, system_prompt: str) -> LLMService[Any]:
