@@ -12,6 +12,9 @@
 #        STARTUP_CALLS  calls of the start-up measurement (default 50; 0 skips it)
 #        PROFILE=1  also py-spy the server: over 100 start-ups, and at the PROFILE_LEVEL level (default 10)
 #        SPY_FLAGS  py-spy sampling flags (default "--nonblocking --gil": the thread holding the GIL only)
+#        PACED=1    the stand-in answers paced like real services (its --paced: STT 200 ms; LLM first
+#                   token 300 ms, then 40 tokens/s; TTS first byte 150 ms, then 2x real time)
+#        SERVER_CMD another build's agent-stream to serve (e.g. a worktree of an earlier commit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEVELS="${*:-10 30 45 60 75}"
@@ -47,7 +50,8 @@ AGENT=$(bench_agent pipecat "$DEFINITION")
 # the stand-in OpenAI API (answers at once, on core 0 with the generator: it is the providers'
 # side, not ours), then the stand-in Cloudonix API and the server pinned to core 1
 taskset -c 0 .venv/bin/python -m entrypoints.simulator.standins.openai_api --port "$OA_PORT" --api-key "$BENCH_OPENAI_KEY" \
-  --latency-llm 0 --latency-stt 0 --latency-tts 0 --transcript "I would like to book a table." \
+  $([ "${PACED:-0}" = 1 ] && echo --paced || echo --latency-llm 0 --latency-stt 0 --latency-tts 0) \
+  --transcript "I would like to book a table." \
   --reply "Sure, I can help with that." > "$OUT/openai.log" 2>&1 &
 OA_PID=$!
 bench_serve

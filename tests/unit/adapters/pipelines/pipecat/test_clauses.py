@@ -18,25 +18,39 @@ async def spoken(aggregator: FirstClauseAggregator, tokens: list[str]) -> list[t
     return out
 
 
-REPLY = ["Sure", ",", " I", " can", " help", " with", " that", ".", " For", " which", " evening", "?"]
+REPLY = [
+    "Of",
+    " course",
+    ",",
+    " I",
+    " can",
+    " help",
+    " with",
+    " that",
+    ".",
+    " For",
+    " which",
+    " evening",
+    "?",
+]
 
 
 async def test_the_first_clause_goes_when_the_next_token_starts_and_the_rest_by_sentence():
     assert await spoken(FirstClauseAggregator(), REPLY) == [
-        (3, "Sure,"),  # with " I", not ten tokens later with " For"
-        (9, "I can help with that."),
-        (12, "For which evening?"),
+        (4, "Of course,"),  # with " I", not six tokens later with " For"
+        (10, "I can help with that."),
+        (13, "For which evening?"),
     ]
 
 
 async def test_every_reply_starts_afresh_after_the_last_ended_or_was_interrupted():
     aggregator = FirstClauseAggregator()
     await spoken(aggregator, REPLY)
-    assert (await spoken(aggregator, REPLY))[0] == (3, "Sure,")
-    async for _ in aggregator.aggregate("Well, I"):
+    assert (await spoken(aggregator, REPLY))[0] == (4, "Of course,")
+    async for _ in aggregator.aggregate("Well, well, I"):
         pass
     await aggregator.handle_interruption()
-    assert (await spoken(aggregator, ["Yes", ":", " then", " more", "."]))[0] == (3, "Yes:")
+    assert (await spoken(aggregator, ["Here", " it", " is", ":", " more", "."]))[0] == (5, "Here it is:")
 
 
 @pytest.mark.parametrize(
@@ -47,7 +61,8 @@ async def test_every_reply_starts_afresh_after_the_last_ended_or_was_interrupted
             ["Dr", ".", " Smith", ",", " hello", ".", " Yes"],
             "Dr. Smith, hello.",
         ),  # a sentence's lookahead decides
-        (["A", ",", " b", "."], "A, b."),  # too short to say alone
+        # too short to cover the next sentence's request: it waits for its sentence
+        (["Sure", ",", " I", " can", "."], "Sure, I can."),
         (["Hello", " there", ".", " Bye"], "Hello there."),  # no clause: the sentence, as before
     ],
 )
