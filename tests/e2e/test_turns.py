@@ -107,6 +107,37 @@ async def test_the_first_reply_frame_leaves_before_the_llm_has_finished(
     assert turn["tts_first_byte_ms"] >= 150
 
 
+async def test_a_short_first_clause_goes_at_once_and_the_next_sentence_is_asked_for_while_it_streams(
+    tenants: TenantFactory, cloudonix: CloudonixStandIn, oa: OpenAIStandIn
+) -> None:
+    reply = "Sure, I can help with that. It takes a minute."
+    oa.script_reply(reply)
+    oa.seconds_per_char = 0.12  # "Sure," streams for 0.25 s after its first byte
+    tenant = await paced_agent(tenants, cloudonix, oa, "S-clause")
+    async with connect(tenant.stream_url(), compression=None) as ws:
+        caller = MediaCaller(ws)
+        await caller.handshake("S-clause")
+        await caller.silence(1.0)
+        await caller.stream(speech_phrase(1.2))
+        await caller.silence(0.3)
+        await oa.wait_for("chat", timeout=5)
+        await caller.silence(6.0)
+        await caller.stop()
+        await caller.closed()
+    said = {r.body["input"]: r for r in oa.requests_for("speech") if r.body["input"] in reply}
+    assert list(said) == ["Sure,", "I can help with that.", "It takes a minute."]
+    clause, sentence = said["Sure,"], said["I can help with that."]
+    assert clause.audio_seconds is not None
+    # asked for while the clause's audio still streams (Pipecat alone asks only once its last
+    # piece is in), so the sentence's first audio comes before the short clause has played out
+    speed = PACED.tts_speed or 1.0
+    last_piece = clause.at + PACED.tts_first_byte_secs + (clause.audio_seconds - PACED.tts_piece_secs) / speed
+    assert sentence.at < last_piece - 0.1, (sentence.at - clause.at, last_piece - clause.at)
+    run = await tenant.ended_run(10.0)
+    agent_lines = [line["text"] for line in run.gathered_context["transcript"] if line["role"] == "agent"]
+    assert agent_lines[-1] == reply
+
+
 async def confirmed_at(ulaw: bytes, backchannel_secs: float) -> float:
     """Seconds into `ulaw` (after a quiet line) at which the engine's VAD has heard the caller
     voiced for `backchannel_secs`: where an interruption is confirmed (transport.CallInput)."""

@@ -1,19 +1,19 @@
-"""A reply's first clause goes to the TTS as soon as it is whole, when it is long enough.
+"""A reply's first clause goes to the TTS as soon as it is whole, not its first sentence.
 
-Pipecat's TTS services speak sentence by sentence: "Of course, I can book that for you." reaches
-the TTS only when the LLM has streamed all of it and the first letter of the next sentence (at 40
-tokens a second, ~200 ms after the first token), and the turn waits that long before the TTS
-starts. The caller hears the answer sooner when the first clause ("Of course,") is spoken while the
-LLM streams the rest. Later text goes sentence by sentence as before: a TTS speaks a whole sentence
-more naturally.
+Pipecat's TTS services speak sentence by sentence: "Sure, I can help with that." reaches the TTS
+only when the LLM has streamed all of it and the first letter of the next sentence (at 40 tokens a
+second, ~175 ms after the first token), and every turn waits that long before the TTS starts. The
+caller hears the answer sooner when the first clause ("Sure,") is spoken while the LLM streams the
+rest. Later text goes sentence by sentence as before: a TTS speaks a whole sentence more naturally.
 
-A clause ends at `,` `:` or a dash followed by whitespace ("1,000" does not end one). It goes alone
-only with `MIN_CHARS` characters or more: Pipecat asks the TTS for one text at a time, so the next
-sentence's request starts only when the clause's audio has all arrived, and its first audio must
-come before the clause has finished playing. A clause of 10 characters (about 0.6 s of speech)
-covers that with a TTS that streams at twice real time and answers in 150 ms; "Sure," (about
-0.3 s) does not: it left 40-90 ms holes in replies under load (docs/benchmarks.md), so a short
-clause waits for its sentence. `;` is a sentence ending to Pipecat, which decides it.
+A short clause plays out quickly: the next sentence's audio must be there before it ends. The
+OpenAI TTS service asks for the next text while this one's audio still streams (services.py); with
+Pipecat's one text at a time, "Sure," left 40-90 ms holes before the next sentence under load
+(docs/benchmarks.md).
+
+A clause ends at `,` `:` or a dash followed by whitespace ("1,000" does not end one), once it holds
+`MIN_CHARS` characters (an interjection such as "Well," is enough). `;` is a sentence ending to
+Pipecat, which decides it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator, _LookaheadState
 
 CLAUSE_ENDINGS: Final = frozenset(",:\u2014\u2013")  # the last two: em and en dash
-MIN_CHARS: Final = 10
+MIN_CHARS: Final = 3
 
 
 class FirstClauseAggregator(SimpleTextAggregator):

@@ -20,6 +20,7 @@ the engine loads, never on the event loop during a call.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -161,13 +162,41 @@ class _OpenAISTTService(OpenAISTTService):
 
 
 class _OpenAITTSService(OpenAITTSService):
-    """Pipecat's OpenAI TTS; the speech streams through `openai_http`, in any voice the server has."""
+    """Pipecat's OpenAI TTS; the speech streams through `openai_http`, in any voice the server has.
+
+    Pipecat asks for one text at a time and hands over the next only when `run_tts` returns. Here
+    `run_tts` returns once the text's first audio is out, and the rest is appended as it arrives
+    (`_rest`): the next text's request starts while this one still streams, so its first audio is
+    there before this one has played out (a short first clause, clauses.py, would otherwise leave a
+    hole before the next sentence). Frames Pipecat appends to the audio context meanwhile (this
+    text's `TTSTextFrame`, the next text's announcement, the turn's end) wait behind the audio
+    still arriving, so the context's order stays Pipecat's.
+    """
 
     def __init__(self, *, endpoint: OpenAIHttp, **kwargs: Any) -> None:
         self._endpoint = endpoint
+        self._rest: asyncio.Task[None] | None = None  # appends the previous text's remaining audio
+        self._behind: list[tuple[str | None, Any]] = []  # appended while `_rest` runs: after it
         super().__init__(**kwargs)
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        audio: asyncio.Queue[Frame | None] = asyncio.Queue()
+        fetch = asyncio.create_task(self._fetch(text, context_id, audio))  # the request goes now
+        handed_over = False
+        try:
+            if self._rest is not None:
+                await asyncio.wait({self._rest})  # the previous text's audio comes first
+            first = await audio.get()
+            if first is None:
+                return
+            yield first
+            self._rest = asyncio.create_task(self._append_rest(audio, context_id, fetch))
+            handed_over = True
+        finally:
+            if not handed_over:
+                fetch.cancel()
+
+    async def _fetch(self, text: str, context_id: str, audio: asyncio.Queue[Frame | None]) -> None:
         settings: Any = self.settings
         body = request_body(
             {
@@ -184,9 +213,51 @@ class _OpenAITTSService(OpenAITTSService):
                 await self.start_tts_usage_metrics(text)
                 async for chunk in pieces(response, self.chunk_size):
                     await self.stop_ttfb_metrics()
-                    yield TTSAudioRawFrame(chunk, self.sample_rate, 1, context_id=context_id)
+                    audio.put_nowait(TTSAudioRawFrame(chunk, self.sample_rate, 1, context_id=context_id))
         except (ServiceRequestError, aiohttp.ClientError, TimeoutError) as exc:
-            yield ErrorFrame(error=f"Error getting audio: {exc}")
+            audio.put_nowait(ErrorFrame(error=f"Error getting audio: {exc}"))
+        finally:
+            audio.put_nowait(None)
+
+    async def _append_rest(
+        self, audio: asyncio.Queue[Frame | None], context_id: str, fetch: asyncio.Task[None]
+    ) -> None:
+        try:
+            while (frame := await audio.get()) is not None:
+                await super().append_to_audio_context(context_id, frame)
+            while self._behind:  # what waited for this audio, in order
+                waiting_context, waiting = self._behind.pop(0)
+                await super().append_to_audio_context(waiting_context, waiting)
+        finally:
+            fetch.cancel()
+            if self._rest is asyncio.current_task():  # no await since the last check: in order
+                self._rest = None
+
+    async def append_to_audio_context(self, context_id: str | None, frame: Any) -> None:
+        if self._rest is not None and asyncio.current_task() is not self._rest:
+            self._behind.append((context_id, frame))
+            return
+        await super().append_to_audio_context(context_id, frame)
+
+    async def on_turn_context_completed(self) -> None:
+        if self._rest is not None:  # the turn's audio all appended before its context is closed
+            await asyncio.wait({self._rest})
+        await super().on_turn_context_completed()  # type: ignore[no-untyped-call]
+
+    async def on_audio_context_interrupted(self, context_id: str) -> None:
+        self._drop_rest()
+        await super().on_audio_context_interrupted(context_id)
+
+    async def cleanup(self) -> None:
+        self._drop_rest()
+        await super().cleanup()  # type: ignore[no-untyped-call]
+
+    def _drop_rest(self) -> None:
+        """An interruption (or the end): the audio still arriving, and what waited for it, go."""
+        rest, self._rest = self._rest, None
+        self._behind.clear()
+        if rest is not None:
+            rest.cancel()
 
 
 def _llm(block: ServiceBlock, system_prompt: str, http: SharedHttp) -> LLMService[Any]:

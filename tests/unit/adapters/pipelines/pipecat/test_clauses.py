@@ -36,6 +36,10 @@ REPLY = [
 
 
 async def test_the_first_clause_goes_when_the_next_token_starts_and_the_rest_by_sentence():
+    assert await spoken(FirstClauseAggregator(), ["Sure", ",", " I", " can", "."]) == [
+        (3, "Sure,"),
+        (5, "I can."),
+    ]
     assert await spoken(FirstClauseAggregator(), REPLY) == [
         (4, "Of course,"),  # with " I", not six tokens later with " For"
         (10, "I can help with that."),
@@ -61,8 +65,7 @@ async def test_every_reply_starts_afresh_after_the_last_ended_or_was_interrupted
             ["Dr", ".", " Smith", ",", " hello", ".", " Yes"],
             "Dr. Smith, hello.",
         ),  # a sentence's lookahead decides
-        # too short to cover the next sentence's request: it waits for its sentence
-        (["Sure", ",", " I", " can", "."], "Sure, I can."),
+        (["A", ",", " b", "."], "A, b."),  # too short to say alone
         (["Hello", " there", ".", " Bye"], "Hello there."),  # no clause: the sentence, as before
     ],
 )
