@@ -97,15 +97,16 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             await call.quiet()
             await asyncio.sleep(random.uniform(0.5, 1.5))
 
-    async def one(i: int) -> None:
-        await asyncio.sleep(i * args.ramp / max(args.calls, 1))
+    async def one(k: int) -> None:
+        await asyncio.sleep(k * args.ramp / max(args.calls, 1))  # the k-th call of this level
+        i = args.first_call + k  # its {i} in the URL
         try:
             await EarCall(args.url, i, args.account_sid).run(turns)
         except Exception as exc:  # noqa: BLE001 - counted as missed turns, the run goes on
             print(f"call {i}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     cpu0, t0 = cpu_seconds(args.server_pid), time.monotonic()
-    await asyncio.gather(*(one(args.first_call + i) for i in range(args.calls)))
+    await asyncio.gather(*(one(k) for k in range(args.calls)))
     cpu1, t1 = cpu_seconds(args.server_pid), time.monotonic()
     result: dict[str, object] = {"calls": args.calls, "turns_per_call": args.turns, "missed_turns": missed}
     result["voice_to_voice_ms"] = pct(v2v)
