@@ -14,7 +14,8 @@
 #        SPY_FLAGS  py-spy sampling flags (default "--nonblocking --gil": the thread holding the GIL only)
 #        PACED=1    the stand-in answers paced like real services (its --paced: STT 200 ms; LLM first
 #                   token 300 ms, then 40 tokens/s; TTS first byte 150 ms, then 2x real time)
-#        SERVER_CMD another build's agent-stream to serve (e.g. a worktree of an earlier commit)
+#        SERVER_CMD another build's agent-stream to serve (its migrations must be this tree's: the
+#                   database is migrated with this tree's `agent-stream db upgrade`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEVELS="${*:-10 30 45 60 75}"

@@ -1,6 +1,6 @@
 """Micro-benchmark of a recorded call's cost, without a server: CPU µs per call-second.
 
-    uv run python bench/recording_micro.py [--calls 200 --seconds 10]
+    python3 -m uv run python bench/recording_micro.py [--calls 200 --seconds 10]
 
 Each call hands over what a talking call does every second (50 caller frames of 16-bit PCM with
 their positions, 50 agent µ-law frames with their play times), then the writer thread's pass runs
