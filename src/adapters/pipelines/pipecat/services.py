@@ -176,6 +176,7 @@ class _OpenAITTSService(OpenAITTSService):
     def __init__(self, *, endpoint: OpenAIHttp, **kwargs: Any) -> None:
         self._endpoint = endpoint
         self._rest: asyncio.Task[None] | None = None  # appends the previous text's remaining audio
+        self._rest_context: str | None = None  # ... to this audio context
         self._behind: list[tuple[str | None, Any]] = []  # appended while `_rest` runs: after it
         super().__init__(**kwargs)
 
@@ -191,6 +192,7 @@ class _OpenAITTSService(OpenAITTSService):
                 return
             yield first
             self._rest = asyncio.create_task(self._append_rest(audio, context_id, fetch))
+            self._rest_context = context_id
             handed_over = True
         finally:
             if not handed_over:
@@ -220,16 +222,21 @@ class _OpenAITTSService(OpenAITTSService):
             audio.put_nowait(None)
 
     async def _append_rest(
-        self, audio: asyncio.Queue[Frame | None], context_id: str, fetch: asyncio.Task[None]
+        self,
+        audio: asyncio.Queue[Frame | None] | None,
+        context_id: str | None,
+        fetch: asyncio.Task[None] | None,
     ) -> None:
+        """The text's remaining audio (none after an interruption), then what waited behind it."""
         try:
-            while (frame := await audio.get()) is not None:
+            while audio is not None and (frame := await audio.get()) is not None:
                 await super().append_to_audio_context(context_id, frame)
             while self._behind:  # what waited for this audio, in order
                 waiting_context, waiting = self._behind.pop(0)
                 await super().append_to_audio_context(waiting_context, waiting)
         finally:
-            fetch.cancel()
+            if fetch is not None:
+                fetch.cancel()
             if self._rest is asyncio.current_task():  # no await since the last check: in order
                 self._rest = None
 
@@ -245,19 +252,20 @@ class _OpenAITTSService(OpenAITTSService):
         await super().on_turn_context_completed()  # type: ignore[no-untyped-call]
 
     async def on_audio_context_interrupted(self, context_id: str) -> None:
-        self._drop_rest()
+        self._drop_rest(context_id)
         await super().on_audio_context_interrupted(context_id)
 
     async def cleanup(self) -> None:
-        self._drop_rest()
+        self._drop_rest(None)
         await super().cleanup()  # type: ignore[no-untyped-call]
 
-    def _drop_rest(self) -> None:
-        """An interruption (or the end): the audio still arriving, and what waited for it, go."""
-        rest, self._rest = self._rest, None
-        self._behind.clear()
-        if rest is not None:
-            rest.cancel()
+    def _drop_rest(self, context_id: str | None) -> None:
+        """An interrupted context (`None`: every one, at the end): its audio still arriving, and
+        what waited for it, go; what waited for another context is still appended, in order."""
+        self._behind = [] if context_id is None else [item for item in self._behind if item[0] != context_id]
+        if self._rest is not None and context_id in (None, self._rest_context):
+            self._rest.cancel()
+            self._rest = asyncio.create_task(self._append_rest(None, None, None)) if self._behind else None
 
 
 def _llm(block: ServiceBlock, system_prompt: str, http: SharedHttp) -> LLMService[Any]:
