@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.media.g711 import MULAW
 from adapters.pipelines.pipecat.smart_turn import smart_turn_models
@@ -56,6 +56,16 @@ async def paced_agent(
     created = await tenants.create(definition=agent(oa.url, **{"greeting": SHORT_GREETING, **extra}))
     cloudonix.add_domain(created.domain, created.token, sessions={session})
     return created
+
+
+async def caller_says_a_phrase(ws: ClientConnection, session: str) -> MediaCaller:
+    """A call on a quiet line: the handshake, a second of silence, a 1.2 s phrase, 0.3 s of silence."""
+    caller = MediaCaller(ws)
+    await caller.handshake(session)
+    await caller.silence(1.0)
+    await caller.stream(speech_phrase(1.2))
+    await caller.silence(0.3)
+    return caller
 
 
 async def test_a_greeting_streamed_in_pieces_plays_whole_from_its_first_piece(
@@ -115,11 +125,7 @@ async def test_a_short_first_clause_goes_at_once_and_the_next_sentence_is_asked_
     oa.seconds_per_char = 0.12  # "Sure," streams for 0.25 s after its first byte
     tenant = await paced_agent(tenants, cloudonix, oa, "S-clause")
     async with connect(tenant.stream_url(), compression=None) as ws:
-        caller = MediaCaller(ws)
-        await caller.handshake("S-clause")
-        await caller.silence(1.0)
-        await caller.stream(speech_phrase(1.2))
-        await caller.silence(0.3)
+        caller = await caller_says_a_phrase(ws, "S-clause")
         await oa.wait_for("chat", timeout=5)
         await caller.silence(6.0)
         await caller.stop()
@@ -208,11 +214,7 @@ async def test_smart_turn_loads_once_per_process_and_answers_a_turn(
     tenant = await paced_agent(tenants, cloudonix, oa, "S-smart", turn_detection="smart_turn")
     for _ in range(2):
         async with connect(tenant.stream_url(), compression=None) as ws:
-            caller = MediaCaller(ws)
-            await caller.handshake("S-smart")
-            await caller.silence(1.0)
-            await caller.stream(speech_phrase(1.2))
-            await caller.silence(0.3)
+            caller = await caller_says_a_phrase(ws, "S-smart")
             await oa.wait_for("chat", count=len(oa.requests_for("chat")) + 1, timeout=8)
             await caller.silence(1.5)
             await caller.stop()
