@@ -84,6 +84,28 @@ class World:
             identity, self.store.instances, self.store.slots, self.store.runs, self.clock, feed=self.feed
         )
 
+    def live_run(
+        self,
+        instance_id: str | None = None,
+        *,
+        workflow: Workflow | None = None,
+        gathered: dict[str, Any] | None = None,
+    ) -> WorkflowRun:
+        """A run as a call on `instance_id` leaves it while live (minted, running), not stored yet;
+        of `workflow`, by default the world's agent."""
+        workflow = workflow or self.workflow
+        run = WorkflowRun(
+            name="WR-AGS-00000001",
+            workflow_id=workflow.stored_id,
+            agent_uuid=workflow.uuid,
+            mode="cloudonix",
+            created_at=self.clock.now(),
+            gathered_context=dict(gathered or {}),
+            instance_id=instance_id,
+        )
+        run.start(self.clock.now())
+        return run
+
     def use_case(self) -> AgentStream:
         handshake = CloudonixHandshake(
             self.store.telephony_configs,

@@ -7,7 +7,7 @@ import copy
 
 from application.instance_life import InstanceIdentity, InstanceLife
 from domain.close_policy import NORMAL_CLOSE
-from domain.workflow_run import RunState, WorkflowRun
+from domain.workflow_run import RunState
 from tests.unit.application.conftest import CONNECTED, STOP, World, socket_with, start_message
 
 TTL = 30.0
@@ -19,24 +19,10 @@ def _life(world: World, instance_id: str, name: str = "host:8000") -> InstanceLi
     return InstanceLife(identity, store.instances, store.slots, store.runs, world.clock, feed=world.feed)
 
 
-async def _a_live_run_of(world: World, instance_id: str) -> WorkflowRun:
-    """A run as a call on `instance_id` leaves it while live (minted, running)."""
-    run = WorkflowRun(
-        name="WR-AGS-00000001",
-        workflow_id=world.workflow.id or 0,
-        agent_uuid=world.workflow.uuid,
-        mode="cloudonix",
-        created_at=world.clock.now(),
-        instance_id=instance_id,
-    )
-    run.start(world.clock.now())
-    return await world.store.runs.add(run)
-
-
 async def test_the_first_beat_registers_and_ends_the_previous_life_s_runs_at_once(world: World):
     before = _life(world, "life-1")
     await before.beat()
-    run = await _a_live_run_of(world, "life-1")
+    run = await world.store.runs.add(world.live_run("life-1"))
     world.clock.advance(2)  # restarted at once: far less than the TTL
 
     await _life(world, "life-2").beat()
@@ -47,7 +33,7 @@ async def test_the_first_beat_registers_and_ends_the_previous_life_s_runs_at_onc
 
 async def test_another_name_s_instance_is_left_alone_until_its_ttl(world: World):
     await _life(world, "elsewhere", name="other-host:8000").beat()
-    await _a_live_run_of(world, "elsewhere")
+    await world.store.runs.add(world.live_run("elsewhere"))
     life = _life(world, "here")
     await life.beat()
 
@@ -78,7 +64,7 @@ async def test_handed_over_stores_are_made_at_the_next_beat(world: World):
     assert world.organization.id is not None
     slot = await world.store.slots.acquire(world.organization.id, 5, "here", world.clock.now(), TTL)
     assert slot is not None
-    run = await _a_live_run_of(world, "here")
+    run = await world.store.runs.add(world.live_run("here"))
     ended = copy.deepcopy(run)
     ended.complete(world.clock.now(), "caller_hangup", NORMAL_CLOSE)
     life.hold_slot(slot)

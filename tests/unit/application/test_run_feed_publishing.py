@@ -12,7 +12,7 @@ from application.instance_life import InstanceIdentity, InstanceLife
 from application.ports.run_feed import RunChange
 from application.run_journal import RunNews
 from domain.close_policy import NORMAL_CLOSE
-from domain.workflow_run import EndReason, WorkflowRun
+from domain.workflow_run import EndReason
 from tests.unit.application.conftest import CONNECTED, STOP, World, socket_with, start_message
 
 TTL = 30.0
@@ -33,19 +33,6 @@ async def _drained(changes: AsyncIterator[RunChange]) -> list[RunChange]:
                 seen.append(await anext(changes))
         except TimeoutError:
             return seen
-
-
-async def _live_run(world: World, instance_id: str) -> WorkflowRun:
-    run = WorkflowRun(
-        name="WR-AGS-00000001",
-        workflow_id=world.workflow.stored_id,
-        agent_uuid=world.workflow.uuid,
-        mode="cloudonix",
-        created_at=world.clock.now(),
-        instance_id=instance_id,
-    )
-    run.start(world.clock.now())
-    return await world.store.runs.add(run)
 
 
 def _life(world: World, instance_id: str) -> InstanceLife:
@@ -81,7 +68,7 @@ async def test_a_refused_handshake_still_publishes_the_runs_end(world: World):
 async def test_an_end_stored_late_is_published_when_the_beat_stores_it(world: World):
     life = _life(world, "here")
     await life.beat()
-    run = await _live_run(world, "here")
+    run = await world.store.runs.add(world.live_run("here"))
     life.hold_run(run.stored_id)
     run.complete(world.clock.now(), EndReason.CALLER_HANGUP, NORMAL_CLOSE)
     life.drop_run(run, stored=False, news=RunNews(world.feed, world.organization.id or 0))
@@ -94,7 +81,7 @@ async def test_an_end_stored_late_is_published_when_the_beat_stores_it(world: Wo
 
 async def test_the_runs_a_reaper_ends_are_published(world: World):
     await _life(world, "crashed").beat()
-    run = await _live_run(world, "crashed")
+    run = await world.store.runs.add(world.live_run("crashed"))
     reaper = _life(world, "alive")
     await reaper.beat()
     world.clock.advance(TTL + 1)

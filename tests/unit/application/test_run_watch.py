@@ -19,18 +19,6 @@ def _watch(world: World) -> WatchRuns:
     return WatchRuns(world.feed, GetRun(world.store.workflows, world.store.runs), world.live_calls)
 
 
-async def _run_of(world: World, workflow: Workflow) -> WorkflowRun:
-    run = WorkflowRun(
-        name="WR-AGS-00000001",
-        workflow_id=workflow.stored_id,
-        agent_uuid=workflow.uuid,
-        mode="cloudonix",
-        created_at=world.clock.now(),
-    )
-    run.start(world.clock.now())
-    return await world.store.runs.add(run)
-
-
 async def _other_organisations_agent(world: World) -> Workflow:
     store = world.store
     org = await store.organizations.add(Organization(name="org-b", max_concurrent_calls=1))
@@ -59,7 +47,7 @@ def _change(world: World, run: WorkflowRun) -> RunChange:
 
 
 async def test_a_watch_opens_with_a_keep_alive_then_shows_each_changed_run(world: World):
-    run = await _run_of(world, world.workflow)
+    run = await world.store.runs.add(world.live_run())
     seen = _watch(world).execute(world.organization.id or 0)
 
     assert await _next(seen) is None  # subscribed
@@ -73,8 +61,8 @@ async def test_a_watch_opens_with_a_keep_alive_then_shows_each_changed_run(world
 
 
 async def test_a_change_naming_another_organisations_run_shows_nothing(world: World):
-    theirs = await _run_of(world, await _other_organisations_agent(world))
-    ours = await _run_of(world, world.workflow)
+    theirs = await world.store.runs.add(world.live_run(workflow=await _other_organisations_agent(world)))
+    ours = await world.store.runs.add(world.live_run())
     seen = _watch(world).execute(world.organization.id or 0)
     assert await _next(seen) is None
 

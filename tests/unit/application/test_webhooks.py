@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
@@ -20,7 +19,7 @@ from application.webhooks import RotateWebhookSecret
 from domain.agents import AgentDefinition
 from domain.close_policy import NORMAL_CLOSE
 from domain.webhooks import DeliveryState
-from domain.workflow_run import RunState, WorkflowRun
+from domain.workflow_run import RunState
 from tests.unit.application.conftest import CONNECTED, STOP, World, build_world, socket_with, start_message
 from tests.unit.application.webhook_parts import deliveries
 from tests.webhook_receiver import webhook_receiver
@@ -149,7 +148,7 @@ async def test_a_run_reaped_by_another_instance_ends_error_with_its_webhook(worl
     await _with_webhook(world, "https://hooks.example.com/agent")
     store, clock = world.store, world.clock
     await store.instances.register("crashed", "host-a:8000", clock.now())
-    run = await store.runs.add(_live_run(world, "crashed"))
+    run = await store.runs.add(world.live_run("crashed"))
     clock.advance(31)
     reaper = InstanceLife(
         InstanceIdentity("alive", "host-b:8000", 30),
@@ -169,7 +168,7 @@ async def test_a_run_reaped_by_another_instance_ends_error_with_its_webhook(worl
 async def test_an_end_stored_late_keeps_its_disposition_and_gets_its_webhook(world: World) -> None:
     await _with_webhook(world, "https://hooks.example.com/agent")
     store = world.store
-    run = await store.runs.add(_live_run(world, "test-instance", gathered={"barge_ins": 1}))
+    run = await store.runs.add(world.live_run("test-instance", gathered={"barge_ins": 1}))
     run.complete(world.clock.now(), "agent_hangup", NORMAL_CLOSE)
     assert run.disposition == "agent_ended"
     await store.runs.save_end(run)  # what `store_end` falls back to, and the late retry stores
@@ -179,20 +178,6 @@ async def test_an_end_stored_late_keeps_its_disposition_and_gets_its_webhook(wor
     assert await store.webhooks.for_run(run.stored_id) is not None
     await store.runs.save(run)  # stored again: still one delivery
     assert len(await store.webhooks.claim(world.clock.now(), 60, 10)) == 1
-
-
-def _live_run(world: World, instance_id: str, gathered: dict[str, Any] | None = None) -> WorkflowRun:
-    run = WorkflowRun(
-        name="WR-AGS-00000077",
-        workflow_id=world.workflow.stored_id,
-        agent_uuid=world.workflow.uuid,
-        mode="cloudonix",
-        created_at=world.clock.now(),
-        gathered_context=dict(gathered or {}),
-        instance_id=instance_id,
-    )
-    run.start(world.clock.now())
-    return run
 
 
 async def test_the_worker_keeps_going_while_it_runs(world: World) -> None:
