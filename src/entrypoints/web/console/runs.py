@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Coroutine
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from dishka import AsyncContainer
 from dishka.integrations.litestar import FromDishka, inject
@@ -18,6 +19,7 @@ from application.ports.run_feed import RunFeed
 from application.recordings import GetRecording
 from application.runs_control import HangUpRun, TransferRun
 from application.webhooks import WebhookStatus
+from entrypoints.web.api.errors import rule_for
 from entrypoints.web.api.recordings import recording_response
 from entrypoints.web.console.base import MAX_ID, AgentUuid, RunId, checked_form, go, page, signed_in
 from entrypoints.web.console.views import RunView, run_row_html
@@ -102,14 +104,7 @@ class RunPages(Controller):
     ) -> Response[Any]:
         session = await signed_in(request)
         await checked_form(request, session)
-        message = "Hang-up requested."
-        try:
-            await hang_up.execute(session.organization_id, run_id)
-        except CallNotLiveError:
-            message = "The run has no live call."
-        except HolderUnavailableError:
-            message = "The instance holding the call did not answer; try again."
-        return go(request, f"/console/runs/{run_id}?message={message.replace(' ', '+')}")
+        return await _control(request, run_id, "Hang-up", hang_up.execute(session.organization_id, run_id))
 
     @post("/runs/{run_id:int}/transfer", include_in_schema=False)
     @inject
@@ -118,16 +113,24 @@ class RunPages(Controller):
     ) -> Response[Any]:
         session = await signed_in(request)
         form = await checked_form(request, session)
-        message = "Transfer requested."
-        try:
-            await transfer.execute(session.organization_id, run_id, form.get("destination", ""))
-        except CallNotLiveError:
-            message = "The run has no live call."
-        except HolderUnavailableError:
-            message = "The instance holding the call did not answer; try again."
-        except (InvalidInputError, ValueError) as exc:
-            message = f"Transfer refused: {exc}"
-        return go(request, f"/console/runs/{run_id}?message={message.replace(' ', '+')}")
+        control = transfer.execute(session.organization_id, run_id, form.get("destination", ""))
+        return await _control(request, run_id, "Transfer", control)
+
+
+async def _control(
+    request: Request[Any, Any, Any], run_id: int, what: str, control: Coroutine[Any, Any, object]
+) -> Response[Any]:
+    """A hang-up or transfer from the run page, then back to it saying how it went: a live call
+    that is gone or whose instance does not answer in the REST API's words."""
+    try:
+        await control
+        message = f"{what} requested."
+    except (CallNotLiveError, HolderUnavailableError) as exc:
+        rule = rule_for(exc)
+        message = f"{rule.detail(exc) if rule else exc}."
+    except (InvalidInputError, ValueError) as exc:
+        message = f"{what} refused: {exc}"
+    return go(request, f"/console/runs/{run_id}?{urlencode({'message': message})}")
 
 
 async def _changes(
