@@ -35,10 +35,11 @@ def pcm_of(ulaw: bytes) -> np.ndarray:
     return np.frombuffer(MULAW.decode(ulaw), dtype="<i2").astype(np.float64)
 
 
-def best_correlation(needle: np.ndarray, haystack: np.ndarray) -> float:
-    """Peak normalised cross-correlation of `needle` anywhere inside `haystack` (1.0 = identical)."""
+def best_match(needle: np.ndarray, haystack: np.ndarray) -> tuple[int, float]:
+    """Where `needle` best sits inside `haystack` (a sample index) and how well it matches there:
+    peak normalised cross-correlation, 1.0 = identical; (0, 0.0) when the haystack is shorter."""
     if len(haystack) < len(needle):
-        return 0.0
+        return 0, 0.0
     n = len(needle)
     needle = needle - needle.mean()
     size = 1 << int(np.ceil(np.log2(len(haystack) + n)))
@@ -48,8 +49,14 @@ def best_correlation(needle: np.ndarray, haystack: np.ndarray) -> float:
     window = np.ones(n)
     sums = np.convolve(haystack, window, "valid")
     squares = np.convolve(haystack**2, window, "valid")
-    energy = np.sqrt(np.maximum(squares - sums**2 / n, 1e-9) * (needle**2).sum())
-    return float((corr / energy).max())
+    score = corr / np.sqrt(np.maximum(squares - sums**2 / n, 1e-9) * (needle**2).sum())
+    best = int(score.argmax())
+    return best, float(score[best])
+
+
+def best_correlation(needle: np.ndarray, haystack: np.ndarray) -> float:
+    """Peak normalised cross-correlation of `needle` anywhere inside `haystack` (1.0 = identical)."""
+    return best_match(needle, haystack)[1]
 
 
 @dataclass

@@ -23,7 +23,7 @@ from domain.workflow_run import RunState
 from entrypoints.settings import Settings
 from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
-from tests.media_caller import MediaCaller, Received, pcm_of, speech_phrase
+from tests.media_caller import MediaCaller, Received, best_match, pcm_of, speech_phrase
 from tests.processes import serve_env, serve_process
 from tests.served import free_port, served_app
 
@@ -34,18 +34,8 @@ MAX_OFFSET = 0.04  # seconds
 
 def best_lag(needle: np.ndarray, haystack: np.ndarray) -> tuple[float, float]:
     """Where `needle` sits in `haystack` (seconds) and how well it matches there (1.0 = identical)."""
-    n = len(needle)
-    needle = needle - needle.mean()
-    size = 1 << int(np.ceil(np.log2(len(haystack) + n)))
-    corr = np.fft.irfft(np.fft.rfft(haystack, size) * np.conj(np.fft.rfft(needle, size)), size)[
-        : len(haystack) - n + 1
-    ]
-    window = np.ones(n)
-    sums = np.convolve(haystack, window, "valid")
-    squares = np.convolve(haystack**2, window, "valid")
-    score = corr / np.sqrt(np.maximum(squares - sums**2 / n, 1e-9) * (needle**2).sum())
-    best = int(score.argmax())
-    return best / RATE, float(score[best])
+    at, score = best_match(needle, haystack)
+    return at / RATE, score
 
 
 def played(received: Received) -> list[tuple[float, bytes]]:

@@ -27,7 +27,7 @@ from adapters.system.tracing import OtelTracer
 from application.ports.tracing import Tracer
 from domain.workflow_run import RunState, WorkflowRun
 from entrypoints.ioc.persistence import SqlAdaptersProvider
-from entrypoints.logging import configure_logging, make_formatter
+from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from entrypoints.simulator.standins.openai_api import OpenAIStandIn
@@ -83,19 +83,6 @@ def traced_tenants(sessions: async_sessionmaker[AsyncSession], traced_url: str) 
     return TenantFactory(sessions, traced_url)
 
 
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(make_formatter("json"))
-    root.addHandler(handler)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
-
-
 # -- the shape ---------------------------------------------------------------------------------------
 
 
@@ -147,7 +134,10 @@ async def running_run(tenant: Tenant, within: float = 5.0) -> WorkflowRun:
 
 
 async def test_a_linetest_call_is_one_trace_with_the_documented_shape(
-    traced_tenants: TenantFactory, cloudonix: CloudonixStandIn, spans: InMemorySpanExporter, logs: io.StringIO
+    traced_tenants: TenantFactory,
+    cloudonix: CloudonixStandIn,
+    spans: InMemorySpanExporter,
+    captured_logs: io.StringIO,
 ) -> None:
     tenant = await traced_tenants.create()
     cloudonix.add_domain(tenant.domain, tenant.token, sessions={"S-trace"})
@@ -183,7 +173,7 @@ async def test_a_linetest_call_is_one_trace_with_the_documented_shape(
     [hangup] = [s for s in finished if s.name == "cloudonix.hangup" and trace_id(s) == run.trace_id]
     assert hangup.attributes is not None and hangup.attributes["cloudonix.hung_up"] is True
 
-    lines = call_lines(logs, run)
+    lines = call_lines(captured_logs, run)
     events = {line["event"] for line in lines}
     assert events >= {"run_minted", "call_started", "call_hung_up", "call_control_requested", "call_ended"}
     # the operator's task only knows the run's name (it may run on another instance): its own two
