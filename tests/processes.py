@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +114,20 @@ async def serve_process(
     finally:
         if served.process.poll() is None:
             served.kill()
+
+
+@contextmanager
+def serve_pair(
+    spawn: Callable[[Path], ServeProcess], logs: Path
+) -> Iterator[tuple[ServeProcess, ServeProcess]]:
+    """Two instances from `spawn(log)` (their output to `a.log` and `b.log` in `logs`), healthy
+    before they are yielded, stopped on the way out."""
+    a = spawn(logs / "a.log")
+    b = spawn(logs / "b.log")
+    try:
+        a.wait_until("/health")
+        b.wait_until("/health")
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()

@@ -23,7 +23,7 @@ from tests.caller import CONNECTED, Caller, start_event
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
 from tests.pg import call_control_listeners, terminate_backends
-from tests.processes import ServeProcess, serve_env, spawn_serve
+from tests.processes import ServeProcess, serve_env, serve_pair, spawn_serve
 from tests.served import free_port
 
 HOLDER_GONE = "The instance holding this call did not answer; try again"
@@ -54,16 +54,10 @@ def _spawn(database_url: str, cloudonix: CloudonixStandIn, log: Path) -> ServePr
 def instances(
     database_url: str, cloudonix_api: CloudonixStandIn, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pair]:
-    logs = tmp_path_factory.mktemp("instances")
-    a = _spawn(database_url, cloudonix_api, logs / "a.log")
-    b = _spawn(database_url, cloudonix_api, logs / "b.log")
-    try:
-        a.wait_until("/health")
-        b.wait_until("/health")
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+    with serve_pair(
+        lambda log: _spawn(database_url, cloudonix_api, log), tmp_path_factory.mktemp("instances")
+    ) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 from entrypoints.simulator.standins.cloudonix_api import CloudonixStandIn
 from tests.e2e.conftest import SECRET_KEY, Tenant, TenantFactory
 from tests.media_caller import MediaCaller
-from tests.processes import ServeProcess, serve_env, spawn_serve
+from tests.processes import ServeProcess, serve_env, serve_pair, spawn_serve
 from tests.served import free_port
 
 EVENTS = "/api/v1/runs/events"
@@ -38,16 +38,10 @@ def _spawn(database_url: str, cloudonix: CloudonixStandIn, log: Path) -> ServePr
 def instances(
     database_url: str, cloudonix_api: CloudonixStandIn, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServeProcess, ServeProcess]]:
-    logs = tmp_path_factory.mktemp("run-events")
-    a = _spawn(database_url, cloudonix_api, logs / "a.log")
-    b = _spawn(database_url, cloudonix_api, logs / "b.log")
-    try:
-        a.wait_until("/health")
-        b.wait_until("/health")
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+    with serve_pair(
+        lambda log: _spawn(database_url, cloudonix_api, log), tmp_path_factory.mktemp("run-events")
+    ) as pair:
+        yield pair
 
 
 @dataclass
