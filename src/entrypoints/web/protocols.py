@@ -12,6 +12,9 @@ waits with nothing sent. So:
   idle connection is closed. A URL over `MAX_URL_BYTES` is answered 414, header fields over
   `MAX_HEADER_BYTES` (or more than `MAX_HEADERS` of them) 431, before the app sees anything. The
   bounds are tighter than `websockets`' so an upgrade never meets a limit of its own.
+- A refused request is answered and half-closed, and the connection closed once the client stops
+  sending (at most `LINGER_SECONDS` later): closed at once, the client's unread bytes would make
+  the kernel reset the connection and lose the answer.
 - `ClosingWebSocketsProtocol` writes out and closes whatever `websockets` refused during the
   opening handshake (any 4xx it prepared, or an unparseable request), instead of leaving it queued.
 
@@ -32,6 +35,7 @@ MAX_URL_BYTES: Final = 8000  # below websockets' 8,192-byte request line
 MAX_HEADER_BYTES: Final = 32 * 1024  # all header names and values of one request
 MAX_HEADER_LINE_BYTES: Final = 8000  # one header line, below websockets' 8,192 bytes
 MAX_HEADERS: Final = 100  # below websockets' 128
+LINGER_SECONDS: Final = 2.0  # after a refusal: what the client still sends is read and dropped
 
 
 class _RequestRefusedError(Exception):
@@ -47,6 +51,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_done = False
         self._header_bytes = 0
         self._header_count = 0
+        self._lingering = False  # answered and half-closed: what still comes is dropped
+
+    def data_received(self, data: bytes) -> None:
+        if not self._lingering:
+            super().data_received(data)
 
     # the request deadline
 
@@ -139,7 +148,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(head))
-        self.transport.close()
+        self._close_lingering()
+
+    def _close_lingering(self) -> None:
+        """Close without losing the answer (a lingering close, as nginx and Apache do). Closed at
+        once while the client is still sending (the rest of a 100 kB URL), the unread bytes make
+        the kernel reset the connection, and the reset can destroy the answer before the client
+        has read it. So: the answer then FIN, what still comes is dropped, and the connection
+        closes when the client closes its side (`eof_received`) or after `LINGER_SECONDS`."""
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 class ClosingWebSocketsProtocol(WebSocketsSansIOProtocol):
